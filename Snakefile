@@ -1,0 +1,20 @@
+# osrstudy: the open-set recognition study. Targets: all (default), figures, tables.
+# Which study runs is one config key: snakemake --config study=config/study.yaml (default: the demo).
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/merge.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/tables.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        merged_store,
+        rules.figures.input,
+        rules.tables.input,

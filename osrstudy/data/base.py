@@ -1,0 +1,134 @@
+"""What every dataset provides, and how an open-set split is cut from it.
+
+A dataset yields all of its samples once, with a fixed train / val / test partition; a split only
+decides which classes are known. Train holds known classes only; val holds known and unknown
+samples (for calibration); test is the official test split (or a fixed stratified share).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from osrstudy.registry import Registry
+
+UNKNOWN = -1
+PARTITIONS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Samples:
+    images: np.ndarray  # (N, C, H, W), float32 in [0, 1] or uint8
+    labels: np.ndarray  # (N,) original class index
+    partition: np.ndarray  # (N,) one of PARTITIONS
+
+
+class Dataset:
+    """Subclass per dataset and register with @DATASETS.register(name)."""
+
+    name: str
+    class_names: tuple[str, ...]
+    channels: int
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    split_seed: int | None = None  # recorded when splits are generated rather than published
+
+    def load(self, root: str | None) -> Samples:
+        raise NotImplementedError
+
+    def known_splits(self) -> list[list[int]]:
+        raise NotImplementedError
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+
+DATASETS: Registry[type[Dataset]] = Registry("dataset")
+
+
+@dataclass(frozen=True)
+class Partition:
+    images: np.ndarray
+    labels: np.ndarray  # 0..K-1 for known classes (in the order of `known`), UNKNOWN otherwise
+    classes: np.ndarray  # original class index
+    index: np.ndarray  # position in the dataset
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class OpenSetSplit:
+    dataset: str
+    split: int
+    known: tuple[int, ...]
+    train: Partition
+    val: Partition
+    test: Partition
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @property
+    def n_known(self) -> int:
+        return len(self.known)
+
+
+def cut_split(samples: Samples, known: list[int]) -> dict[str, Partition]:
+    """Relabel known classes 0..K-1 and route unknown train-partition samples to val."""
+    lookup = np.full(int(samples.labels.max()) + 1, UNKNOWN, dtype=np.int64)
+    lookup[np.asarray(known)] = np.arange(len(known))
+    labels = lookup[samples.labels]
+    is_known = labels != UNKNOWN
+    masks = {
+        "train": (samples.partition == "train") & is_known,
+        "val": (samples.partition == "val") | ((samples.partition == "train") & ~is_known),
+        "test": samples.partition == "test",
+    }
+    return {
+        name: Partition(
+            images=samples.images[m],
+            labels=labels[m],
+            classes=samples.labels[m],
+            index=np.flatnonzero(m),
+        )
+        for name, m in masks.items()
+    }
+
+
+def load_split(dataset: str, split: int, root: str | None = None) -> OpenSetSplit:
+    ds = DATASETS[dataset]()
+    splits = ds.known_splits()
+    if not 0 <= split < len(splits):
+        raise ValueError(f"dataset {dataset!r} has splits 0..{len(splits) - 1}; got split {split}")
+    known = splits[split]
+    parts = cut_split(ds.load(root), known)
+    return OpenSetSplit(dataset, split, tuple(known), mean=ds.mean, std=ds.std, **parts)
+
+
+def stratified_partition(
+    labels: np.ndarray, test_share: float, val_share: float, seed: int
+) -> np.ndarray:
+    """Fixed stratified train / val / test assignment (val_share is a share of the non-test part)."""
+    rng = np.random.default_rng(seed)
+    partition = np.empty(len(labels), dtype="<U5")
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_test = int(round(test_share * len(idx)))
+        n_val = int(round(val_share * (len(idx) - n_test)))
+        partition[idx[:n_test]] = "test"
+        partition[idx[n_test : n_test + n_val]] = "val"
+        partition[idx[n_test + n_val :]] = "train"
+    return partition
+
+
+def random_known_splits(n_classes: int, n_known: int, n_splits: int, seed: int) -> list[list[int]]:
+    """Distinct known-class sets drawn from a fixed seed (for datasets with no published lists)."""
+    rng = np.random.default_rng(seed)
+    splits: list[list[int]] = []
+    while len(splits) < n_splits:
+        known = sorted(rng.choice(n_classes, size=n_known, replace=False).tolist())
+        if known not in splits:
+            splits.append(known)
+    return splits

@@ -1,0 +1,54 @@
+"""Prototype geometry diagnostics (balanced-geometry paper; formulas in DESIGN.md).
+
+Pure functions: prototypes (K, d) in, numbers out.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.distance import pdist, squareform
+
+
+def barycentre_norm(p: np.ndarray) -> float:
+    return float(np.linalg.norm(p.mean(0)))
+
+
+def cv_radii(p: np.ndarray) -> float:
+    r = np.linalg.norm(p, axis=1)
+    return float(r.std() / r.mean())
+
+
+def cv_pairwise_distances(p: np.ndarray) -> float:
+    d = pdist(p)
+    return float(d.std() / d.mean())
+
+
+def simplex_defects(p: np.ndarray) -> np.ndarray:
+    """Per class: RMS / mean of its distances to the other prototypes (1 iff all equal)."""
+    d = squareform(pdist(p))
+    rivals = ~np.eye(len(p), dtype=bool)
+    dk = d[rivals].reshape(len(p), len(p) - 1)
+    return np.sqrt((dk**2).mean(1)) / dk.mean(1)
+
+
+def tangent_ball_threshold(p: np.ndarray) -> float:
+    """tau* on the R2 scale, from the minimum pairwise distance and the mean radius rho."""
+    k = len(p)
+    rho = np.linalg.norm(p, axis=1).mean()
+    ratio = pdist(p).min() / rho
+    if ratio >= 2:
+        return 1.0
+    a = 2 / np.sqrt(4 - ratio**2)
+    return float((k - 1) * (a - 1) / (1 + (k - 1) * a))
+
+
+DIAGNOSTICS = {
+    "barycentre_norm": barycentre_norm,
+    "cv_radii": cv_radii,
+    "cv_pairwise_distances": cv_pairwise_distances,
+    "mean_simplex_defect": lambda p: float(simplex_defects(p).mean()),
+    "tangent_ball_threshold": tangent_ball_threshold,
+}
+
+
+def diagnostics(p: np.ndarray) -> dict[str, float]:
+    return {name: fn(p) for name, fn in DIAGNOSTICS.items()}

@@ -1,0 +1,146 @@
+"""Representation losses. Each declares what evaluation needs from it.
+
+A loss is an nn.Module holding its own head (linear weights, prototypes) and answering:
+- forward(z, y): the training loss (margins etc. applied), a scalar;
+- represent(z): the embedding it works on (unit-normalised for cosine losses); Jacobian norms and
+  geometry are taken of this;
+- logits(z): inference logits (no margin), for MSP / MaxLogit / prediction;
+- sample_loss(z): the sample-wise loss at the predicted label (the Jacobian-norm paper's
+  inference score, section 5.3; higher = more unknown);
+- prototypes(train_repr, train_labels): (K, d) class prototypes for geometry diagnostics;
+- factors(): study coordinates it sets (normalize, margin, scale_T, ...).
+"""
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from osrstudy.registry import Registry, check_options
+
+LOSSES: Registry[type["Loss"]] = Registry("loss")
+
+
+class Loss(nn.Module):
+    defaults: ClassVar[dict] = {}
+
+    def __init__(self, n_classes: int, embed_dim: int):
+        super().__init__()
+        self.n_classes = n_classes
+        self.embed_dim = embed_dim
+
+    @staticmethod
+    def validate(options: dict) -> None:
+        """Raise ValueError for option combinations that make no sense."""
+
+    def represent(self, z: torch.Tensor) -> torch.Tensor:
+        return z
+
+    def prototypes(self, train_repr: torch.Tensor, train_labels: torch.Tensor) -> torch.Tensor:
+        """Default: class means of the training representations."""
+        onehot = F.one_hot(train_labels, self.n_classes).to(train_repr.dtype)
+        return (onehot.T @ train_repr) / onehot.sum(0).clamp_min(1)[:, None]
+
+    def factors(self) -> dict:
+        return {}
+
+
+def resolve_loss(name: str, options: dict, where: str = "") -> dict:
+    """Full option set of a loss (declared defaults + user options), validated."""
+    LOSSES.check(name, where)
+    cls = LOSSES[name]
+    resolved = check_options(f"loss {name!r}", options, cls.defaults, where)
+    cls.validate(resolved)
+    return resolved
+
+
+def build_loss(name: str, n_classes: int, embed_dim: int, options: dict) -> Loss:
+    return LOSSES[name](n_classes, embed_dim, **resolve_loss(name, options))
+
+
+@LOSSES.register("sce")
+class SoftmaxCrossEntropy(Loss):
+    """Softmax cross-entropy on a linear head."""
+
+    def __init__(self, n_classes: int, embed_dim: int):
+        super().__init__(n_classes, embed_dim)
+        self.head = nn.Linear(embed_dim, n_classes)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(self.head(z), y)
+
+    def logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.head(z)
+
+    def sample_loss(self, z: torch.Tensor) -> torch.Tensor:
+        logits = self.head(z).double()
+        return torch.logsumexp(logits, 1) - logits.max(1).values
+
+    def factors(self) -> dict:
+        return {"normalize": False}
+
+
+@LOSSES.register("movr")
+class MarginalOneVsRest(Loss):
+    """m-OvR (Jacobian-norm paper eq. 5-6): one sigmoid per class on s_k = cos(angle_k + m), scale T.
+
+    The margin is applied to every class in training: the positive must beat it, and a negative
+    prototype is pushed to angle pi - m (not pi), so negatives do not collapse onto -w_y (Prop. 6).
+    """
+
+    defaults: ClassVar[dict] = {"scale_T": 32.0, "margin": 0.5, "normalize": True}
+
+    @staticmethod
+    def validate(options: dict) -> None:
+        if options["margin"] > 0 and not options["normalize"]:
+            raise ValueError(
+                "loss 'movr': an angular margin needs unit-normalised embeddings and prototypes; "
+                "set normalize: true or margin: 0"
+            )
+        if not 0 <= options["margin"] < math.pi:
+            raise ValueError(f"loss 'movr': margin must lie in [0, pi); got {options['margin']}")
+
+    def __init__(self, n_classes: int, embed_dim: int, scale_T: float, margin: float, normalize: bool):
+        super().__init__(n_classes, embed_dim)
+        self.validate({"margin": margin, "normalize": normalize})
+        self.scale_T, self.margin, self.normalize = float(scale_T), float(margin), bool(normalize)
+        self.weight = nn.Parameter(torch.randn(n_classes, embed_dim) / math.sqrt(embed_dim))
+
+    def represent(self, z: torch.Tensor) -> torch.Tensor:
+        return F.normalize(z, dim=1) if self.normalize else z
+
+    def _prototypes(self) -> torch.Tensor:
+        return F.normalize(self.weight, dim=1) if self.normalize else self.weight
+
+    def similarity(self, z: torch.Tensor) -> torch.Tensor:
+        return self.represent(z) @ self._prototypes().T
+
+    @staticmethod
+    def _ovr_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-sample sum over classes of binary cross-entropy (logsigmoid form, stable)."""
+        onehot = F.one_hot(target, logits.shape[1]).to(logits.dtype)
+        return F.binary_cross_entropy_with_logits(logits, onehot, reduction="none").sum(1)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        s = self.similarity(z)
+        if self.margin > 0:
+            angle = torch.arccos(s.clamp(-1 + 1e-7, 1 - 1e-7))
+            s = torch.cos(angle + self.margin)
+        return self._ovr_loss(self.scale_T * s, y).mean()
+
+    def logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.scale_T * self.similarity(z)
+
+    def sample_loss(self, z: torch.Tensor) -> torch.Tensor:
+        # float64: a confident loss sums terms near exp(-T s), which float32 rounds away.
+        logits = self.logits(z).double()
+        return self._ovr_loss(logits, logits.argmax(1))
+
+    def prototypes(self, train_repr: torch.Tensor, train_labels: torch.Tensor) -> torch.Tensor:
+        return self._prototypes().detach()
+
+    def factors(self) -> dict:
+        return {"normalize": self.normalize, "margin": self.margin, "scale_T": self.scale_T}

@@ -1,0 +1,113 @@
+"""Merge the per-run stores of a study into one dataset: results/<study>/study.zarr.
+
+Root: one row per run (dims run, eval_set, scorer, metric, step, quantity, diagnostic), every
+factor a coordinate on `run`. Group runs/<run_id>: that run's per-sample arrays, hard-linked from
+its run store (no copy, no decoding), so merging thousands of runs needs little memory; they use
+none of the root's indexed dimensions, so each run may have its own scorers and steps.
+
+    python -m osrstudy.merge --study config/demo.yaml --runs-dir results/demo/runs --out results/demo/study.zarr
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+import zarr
+
+from osrstudy.store import SUMMARY_GROUP, ZARR_FORMAT, open_run, provenance, replace_atomically
+
+RUN_METADATA = ("wall_seconds", "train_seconds", "peak_memory_bytes", "device", "host", "threads")
+
+
+def factor_coordinate(values: list) -> np.ndarray:
+    """One coordinate from per-run values; runs lacking the factor get NaN (numbers) or ''."""
+    present = [v for v in values if v is not None]
+    if all(isinstance(v, str) for v in present):
+        return np.array(["" if v is None else v for v in values])
+    if all(isinstance(v, bool) for v in present) and len(present) == len(values):
+        return np.array(values, dtype=bool)
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in present) and len(present) == len(values):
+        return np.array(values, dtype=np.int64)
+    return np.array([np.nan if v is None else float(v) for v in values])
+
+
+def summary_dataset(runs: list[dict], stores: list[tuple[xr.Dataset, xr.Dataset]]) -> xr.Dataset:
+    rows = [summary.expand_dims(run=np.array([r["run_id"]])) for r, (_, summary) in zip(runs, stores)]
+    root = xr.concat(rows, dim="run", join="outer", fill_value=np.nan, data_vars="all").compute()
+    attrs = [samples.attrs for samples, _ in stores]
+    factors = [json.loads(a["factors"]) for a in attrs]
+    names = sorted({k for f in factors for k in f})
+    coords = {name: ("run", factor_coordinate([f.get(name) for f in factors])) for name in names}
+    coords["blocks"] = ("run", np.array([",".join(r["blocks"]) for r in runs]))
+    all_blocks = sorted({b for r in runs for b in r["blocks"]})
+    root = root.assign_coords(coords).assign_coords(block=all_blocks)
+    root["membership"] = (("run", "block"), np.array([[b in r["blocks"] for b in all_blocks] for r in runs]))
+    for key in RUN_METADATA:
+        root[key] = ("run", factor_coordinate([a.get(key) for a in attrs]))
+    return root
+
+
+def merge(study: dict, runs: list[dict], runs_dir: str | Path, out: str | Path, config_text: str = "") -> Path:
+    runs_dir = Path(runs_dir)
+    paths = [runs_dir / f"{r['run_id']}.zarr" for r in runs]
+    stores = [open_run(p) for p in paths]
+    root = summary_dataset(runs, stores)
+    root.attrs = {
+        "study": study["name"],
+        "description": study.get("description", ""),
+        "config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
+        "runs": [r["run_id"] for r in runs],
+        **provenance(),
+    }
+
+    def build(tmp: Path) -> None:
+        root.to_zarr(tmp, mode="w-", zarr_format=ZARR_FORMAT, consolidated=False)
+        zarr.open_group(tmp, mode="a", zarr_format=ZARR_FORMAT).require_group("runs")
+        for r, src in zip(runs, paths):
+            shutil.copytree(
+                src, tmp / "runs" / r["run_id"], copy_function=link_or_copy,
+                ignore=shutil.ignore_patterns(SUMMARY_GROUP, ".zmetadata"),
+            )
+        zarr.consolidate_metadata(tmp, zarr_format=ZARR_FORMAT)
+
+    return replace_atomically(build, out)
+
+
+def link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another filesystem, or links not allowed
+        shutil.copy2(src, dst)
+
+
+def open_study(path: str | Path) -> xr.DataTree:
+    path = Path(path)
+    if not (path / ".zmetadata").exists():
+        raise FileNotFoundError(
+            f"no merged study at {str(path)!r}; build it with `snakemake` (or `snakemake merge`)"
+        )
+    return xr.open_datatree(path, engine="zarr", zarr_format=ZARR_FORMAT)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from osrstudy.study import expand_study, load_study
+
+    p = argparse.ArgumentParser(prog="python -m osrstudy.merge", description=__doc__.split("\n")[0])
+    p.add_argument("--study", required=True, help="the study config (YAML)")
+    p.add_argument("--runs-dir", required=True)
+    p.add_argument("--out", required=True)
+    a = p.parse_args(argv)
+    study = load_study(a.study)
+    runs = expand_study(study)
+    merge(study, runs, a.runs_dir, a.out, Path(a.study).read_text())
+    print(f"merged {len(runs)} runs into {a.out}")
+
+
+if __name__ == "__main__":
+    main()

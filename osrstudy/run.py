@@ -1,0 +1,197 @@
+"""One run, end to end: load split -> build backbone + loss -> train -> evaluate -> Zarr store."""
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import xarray as xr
+
+from osrstudy.backbones import build_backbone
+from osrstudy.data import load_split
+from osrstudy.geometry import diagnostics
+from osrstudy.jacobian import jacobian_norms
+from osrstudy.losses import build_loss
+from osrstudy.metrics import METRICS, auroc
+from osrstudy.scorers import SCORERS
+from osrstudy.store import provenance, write_run
+from osrstudy.train import train
+
+EVAL_SET = "held_out"  # the dataset's own unknown classes; out-of-distribution sets add more
+PROBE_SAMPLES = 300  # cap on validation samples examined at each checkpoint
+JACOBIAN_OF = "loss.represent(backbone(x)): the embedding the loss works on (unit-normalised for cosine losses)"
+
+
+def configure_torch(threads: int | None) -> torch.device:
+    if threads:
+        torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def to_device(images: np.ndarray, mean, std, device) -> torch.Tensor:
+    x = torch.as_tensor(images, device=device)
+    x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+    shape = (1, -1, 1, 1)
+    return (x - torch.tensor(mean, device=device).view(shape)) / torch.tensor(std, device=device).view(shape)
+
+
+@torch.no_grad()
+def features(backbone, loss, x: torch.Tensor, batch: int = 1024) -> dict[str, np.ndarray]:
+    backbone.eval(), loss.eval()
+    parts = {"embedding": [], "logits": [], "sample_loss": []}
+    for chunk in x.split(batch):
+        z = backbone(chunk)
+        parts["embedding"].append(loss.represent(z))
+        parts["logits"].append(loss.logits(z))
+        parts["sample_loss"].append(loss.sample_loss(z))
+    return {k: torch.cat(v).cpu().numpy() for k, v in parts.items()}
+
+
+def jacobians(backbone, loss, x: torch.Tensor, chunk: int) -> np.ndarray:
+    backbone.eval(), loss.eval()
+    return jacobian_norms(lambda b: loss.represent(backbone(b)), x, chunk).cpu().numpy()
+
+
+def execute(
+    spec: dict,
+    output: str | Path,
+    checkpoint_dir: str | Path | None = None,
+    threads: int | None = None,
+    on_checkpoint: Callable[[int], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Train and evaluate one run; write its store to `output`. Returns the summary results."""
+    t_start = time.perf_counter()
+    device = configure_torch(threads)
+    tr, ev, run_id = spec["train"], spec["evaluation"], spec["run_id"]
+    split = load_split(tr["dataset"], tr["split"], spec.get("data_root"))
+    k = split.n_known
+    norm = (split.mean, split.std, device)
+    x_train, x_val, x_test = (to_device(p.images, *norm) for p in (split.train, split.val, split.test))
+    y_train = torch.as_tensor(split.train.labels, device=device)
+    log(f"[{run_id}] {tr['dataset']} split {tr['split']} known {list(split.known)}: "
+        f"train {len(x_train)}, val {len(x_val)}, test {len(x_test)} on {device}")
+
+    torch.manual_seed(tr["seed"])
+    backbone = build_backbone(tr["backbone"], x_train.shape[1], tr["embed_dim"]).to(device)
+    loss = build_loss(tr["loss"], k, tr["embed_dim"], tr["loss_options"]).to(device)
+
+    x_eval = torch.cat([x_val, x_test])
+    j_init = jacobians(backbone, loss, x_eval, ev["jacobian_chunk"])
+
+    probe_idx = torch.randperm(len(x_val), generator=torch.Generator().manual_seed(0))[:PROBE_SAMPLES]
+    x_probe, y_probe = x_val[probe_idx.to(device)], split.val.labels[probe_idx.numpy()]
+
+    def probe() -> dict[str, float]:
+        f = features(backbone, loss, x_probe)
+        known = y_probe >= 0
+        j = jacobians(backbone, loss, x_probe, ev["jacobian_chunk"])
+        return {
+            "val_accuracy": float((f["logits"].argmax(1)[known] == y_probe[known]).mean()),
+            "val_auroc": auroc(f["sample_loss"], y_probe),
+            "jacobian_gap": float(j[~known].mean() - j[known].mean()),
+            "jacobian_known": float(j[known].mean()),
+        }
+
+    checkpoint = Path(checkpoint_dir) / f"{run_id}.pt" if checkpoint_dir else None
+    t_train = time.perf_counter()
+    history = train(
+        backbone, loss, x_train, y_train, run_id=run_id, seed=tr["seed"], epochs=tr["epochs"],
+        batch_size=tr["batch_size"], lr=tr["lr"], lr_min=tr["lr_min"], momentum=tr["momentum"],
+        weight_decay=tr["weight_decay"], checkpoint=checkpoint,
+        checkpoint_every=spec["schedule"]["checkpoint_every"], probe=probe,
+        on_checkpoint=on_checkpoint, log=log,
+    )
+    train_seconds = time.perf_counter() - t_train
+
+    f_train, f_eval = features(backbone, loss, x_train), features(backbone, loss, x_eval)
+    j_final = jacobians(backbone, loss, x_eval, ev["jacobian_chunk"])
+    labels = np.concatenate([split.val.labels, split.test.labels])
+    partition = np.array(["val"] * len(x_val) + ["test"] * len(x_test))
+    predictions = f_eval["logits"].argmax(1)
+    test = partition == "test"
+
+    scores = np.full((len(ev["scorers"]), len(labels)), np.nan)
+    not_applicable = {}
+    for i, name in enumerate(ev["scorers"]):
+        cls = SCORERS[name]
+        if missing := cls.missing(f_eval):
+            not_applicable[name] = f"needs {', '.join(missing)}"
+            continue
+        scores[i] = cls().fit(f_train).score(f_eval)
+    results = np.array(
+        [[METRICS[m](s[test], labels[test], predictions[test]) for m in ev["metrics"]] for s in scores]
+    )
+
+    with torch.no_grad():
+        protos = loss.prototypes(torch.as_tensor(f_train["embedding"]), y_train.cpu()).cpu().numpy()
+    geometry = diagnostics(protos)
+    quantities = [q for q in history[-1] if q != "epoch"]
+
+    factors = {
+        **{key: value for key, value in tr.items() if key != "loss_options"},
+        **tr["loss_options"],
+        **loss.factors(),
+        "n_known": k,
+    }
+    peak = (torch.cuda.max_memory_allocated() if device.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    samples = xr.Dataset(
+        {
+            "embedding": (("sample", "feature"), f_eval["embedding"]),
+            "logits": (("sample", "class"), f_eval["logits"]),
+            "prediction": ("sample", predictions),
+            "jacobian_norm": ("sample", j_final),
+            "jacobian_norm_init": ("sample", j_init),
+            "prototypes": (("class", "feature"), protos),
+            **{f"score_{name}": ("sample", s) for name, s in zip(ev["scorers"], scores)},
+        },
+        coords={
+            "partition": ("sample", partition),
+            "label": ("sample", labels),
+            "class_label": ("sample", np.concatenate([split.val.classes, split.test.classes])),
+            "index": ("sample", np.concatenate([split.val.index, split.test.index])),
+            "class": np.array(split.known),
+        },
+        attrs={
+            "run_id": run_id,
+            "spec": json.dumps(spec, sort_keys=True),
+            "factors": json.dumps(factors, sort_keys=True),
+            "known_classes": list(split.known),
+            "jacobian_of": JACOBIAN_OF,
+            "not_applicable": json.dumps(not_applicable),
+            "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+            "torch_version": torch.__version__,
+            "python_version": platform.python_version(),
+            "threads": torch.get_num_threads(),
+            "train_seconds": train_seconds,
+            "wall_seconds": time.perf_counter() - t_start,
+            "peak_memory_bytes": int(peak),
+            **provenance(),
+        },
+    )
+    summary = xr.Dataset(
+        {
+            "results": (("eval_set", "scorer", "metric"), results[None]),
+            "history": (("step", "quantity"), np.array([[row[q] for q in quantities] for row in history])),
+            "geometry": ("diagnostic", np.array(list(geometry.values()))),
+        },
+        coords={
+            "scorer": list(ev["scorers"]),
+            "metric": list(ev["metrics"]),
+            "eval_set": [EVAL_SET],
+            "step": [row["epoch"] for row in history],
+            "quantity": quantities,
+            "diagnostic": list(geometry),
+        },
+    )
+    write_run(samples, summary, output)
+    summary = {s: dict(zip(ev["metrics"], r)) for s, r in zip(ev["scorers"], results)}
+    log(f"[{run_id}] done in {time.perf_counter() - t_start:.1f}s: {json.dumps(summary)}")
+    return summary

@@ -1,0 +1,148 @@
+"""A study config -> its run table (one row per trained model).
+
+The config names blocks, each a small factorial; the study is their union, and a run needed by
+several blocks is trained once. A run id is a readable prefix plus a hash of the canonical JSON of
+the training parameters only: launcher, paths, evaluation and checkpoint cadence are left out, so
+changing them never makes a new run.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+TRAINING_DEFAULTS = {
+    "epochs": 30,
+    "batch_size": 64,
+    "lr": 0.05,
+    "lr_min": 1e-5,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+}
+SCHEDULE_DEFAULTS = {"checkpoint_every": 5}
+EVALUATION_DEFAULTS = {
+    "scorers": ["msp", "maxlogit", "loss"],
+    "metrics": ["auroc", "oscr", "accuracy"],
+    "jacobian_chunk": 256,
+}
+BLOCK_DEFAULTS = {"splits": [0], "embed_dims": [32], "seeds": [0]}
+
+
+class StudyConfigError(ValueError):
+    pass
+
+
+def schema() -> dict:
+    text = resources.files("osrstudy").joinpath("schemas/study.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def load_study(path: str | Path) -> dict:
+    """Read and structurally validate a study YAML (names are checked by expand_study)."""
+    import jsonschema
+
+    path = Path(path)
+    if not path.exists():
+        raise StudyConfigError(
+            f"study config {str(path)!r} does not exist; pass an existing file with "
+            "--config study=PATH (the default is config/demo.yaml)"
+        )
+    study = yaml.safe_load(path.read_text())
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(study), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"  at {'/'.join(map(str, e.absolute_path)) or '<top>'}: {e.message}" for e in errors]
+        raise StudyConfigError(f"study config {str(path)!r} is invalid:\n" + "\n".join(lines))
+    return study
+
+
+def run_hash(train: dict) -> str:
+    canonical = json.dumps(train, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+def run_id(train: dict) -> str:
+    prefix = f"{train['dataset']}-s{train['split']}-{train['backbone']}-{train['loss']}"
+    return f"{prefix}-{run_hash(train)}".replace("_", "")
+
+
+def _loss_entry(entry) -> tuple[str, dict]:
+    return (entry, {}) if isinstance(entry, str) else (entry["name"], entry.get("options", {}))
+
+
+def expand_study(study: dict) -> list[dict]:
+    """Every run of the study: {'run_id', 'blocks', 'train', 'schedule', 'evaluation'}.
+
+    Checks every name against the registries (with a did-you-mean) and resolves loss options,
+    so a typo fails here, before any job starts.
+    """
+    from osrstudy.backbones import BACKBONES
+    from osrstudy.data import DATASETS
+    from osrstudy.losses import resolve_loss
+    from osrstudy.metrics import METRICS
+    from osrstudy.scorers import SCORERS
+
+    evaluation = {**EVALUATION_DEFAULTS, **study.get("evaluation", {})}
+    for name in evaluation["scorers"]:
+        SCORERS.check(name, "evaluation.scorers")
+    for name in evaluation["metrics"]:
+        METRICS.check(name, "evaluation.metrics")
+
+    runs: dict[str, dict] = {}
+    for block_name, block in study["blocks"].items():
+        block = {**BLOCK_DEFAULTS, **block}
+        where = f"blocks.{block_name}"
+        settings = {**TRAINING_DEFAULTS, **SCHEDULE_DEFAULTS, **study.get("training", {}), **block.get("training", {})}
+        training = {k: settings[k] for k in TRAINING_DEFAULTS}
+        schedule = {k: settings[k] for k in SCHEDULE_DEFAULTS}
+        for name in block["datasets"]:
+            DATASETS.check(name, f"{where}.datasets")
+        for name in block["backbones"]:
+            BACKBONES.check(name, f"{where}.backbones")
+        losses = []
+        for entry in block["losses"]:
+            name, options = _loss_entry(entry)
+            try:
+                losses.append((name, resolve_loss(name, options, f"{where}.losses")))
+            except ValueError as err:
+                raise StudyConfigError(f"{where}.losses: {err}") from None
+        for dataset, split, backbone, embed_dim, (loss, options), seed in itertools.product(
+            block["datasets"], block["splits"], block["backbones"], block["embed_dims"], losses, block["seeds"]
+        ):
+            n_splits = len(DATASETS[dataset]().known_splits())
+            if split >= n_splits:
+                raise StudyConfigError(
+                    f"{where}.splits: dataset {dataset!r} has splits 0..{n_splits - 1}; got {split}"
+                )
+            train = {
+                "dataset": dataset,
+                "split": split,
+                "backbone": backbone,
+                "embed_dim": embed_dim,
+                "loss": loss,
+                "loss_options": options,
+                "seed": seed,
+                **training,
+            }
+            rid = run_id(train)
+            if rid in runs:
+                runs[rid]["blocks"].append(block_name)
+                continue
+            runs[rid] = {
+                "run_id": rid,
+                "blocks": [block_name],
+                "train": train,
+                "schedule": schedule,
+                "evaluation": evaluation,
+                "data_root": study.get("data_root"),
+            }
+    return list(runs.values())
+
+
+def job_spec(run: dict) -> dict:
+    """What a training job needs (block membership is the merge's business, not the job's)."""
+    return {k: v for k, v in run.items() if k != "blocks"}

@@ -1,0 +1,70 @@
+"""Tables: one pure function each (merged root dataset in, tidy DataFrame out), in a registry.
+
+Each table is written as CSV (tidy, full precision) and Markdown (formatted for reading).
+
+    python -m osrstudy.tables NAME --store results/demo/study.zarr --out NAME.csv NAME.md
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+import xarray as xr
+
+from osrstudy.registry import Registry
+
+TABLES = Registry("table")
+
+
+@TABLES.register("accuracy_auroc")
+def accuracy_auroc(root: xr.Dataset, scorer: str = "loss", eval_set: str = "held_out") -> pd.DataFrame:
+    """Jacobian-norm paper, Table 1 style: closed-set accuracy and AUROC (%) per dataset and loss,
+    mean and std over splits and seeds, unknown detection by the sample-wise loss score."""
+    results = root.results.sel(scorer=scorer, eval_set=eval_set, metric=["accuracy", "auroc"]) * 100
+    frame = results.to_dataframe(name="value").reset_index()  # factor coordinates come along
+    table = (
+        frame.groupby(["dataset", "backbone", "loss", "metric"])["value"]
+        .agg(mean="mean", std="std", n="count")
+        .reset_index()
+    )
+    table["std"] = table["std"].fillna(0.0)  # a single split has no spread
+    return table
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """Rows: backbone + loss; columns: dataset x metric, as mean ± std."""
+    cells = table.assign(cell=table["mean"].map("{:.1f}".format) + " ± " + table["std"].map("{:.1f}".format))
+    wide = cells.set_index(["backbone", "loss", "dataset", "metric"])["cell"].unstack(["dataset", "metric"])
+    wide.columns = [f"{dataset} {metric.upper()}" for dataset, metric in wide.columns]
+    n = int(table["n"].max())
+    return wide.reset_index().to_markdown(index=False) + f"\n\nmean ± std over {n} splits (%).\n"
+
+
+def render(name: str, store: str | Path, outputs: list[str]) -> None:
+    from osrstudy.merge import open_study
+
+    root = open_study(store).to_dataset(inherit=False)
+    table = TABLES[name](root)
+    for out in outputs:
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".csv":
+            table.to_csv(path, index=False)
+        elif path.suffix == ".md":
+            path.write_text(f"{TABLES[name].__doc__.split(chr(10))[0]}\n\n{markdown(table)}")
+        else:
+            raise SystemExit(f"unknown table format {path.suffix!r} for {out}; use .csv or .md")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m osrstudy.tables", description=__doc__.split("\n")[0])
+    p.add_argument("name", help=f"one of {', '.join(TABLES.names())}")
+    p.add_argument("--store", required=True, help="the merged study.zarr")
+    p.add_argument("--out", nargs="+", required=True, help="output files (.csv, .md)")
+    a = p.parse_args(argv)
+    render(a.name, a.store, a.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+# Loads and checks the study config, expands it into the run table, and defines shared paths.
+import json
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from osrstudy.study import StudyConfigError, expand_study, job_spec, load_study
+
+# No configfile: directive: snakemake deep-merges config files, which would mix the demo into a study.
+STUDY_PATH = config.get("study", "config/demo.yaml")
+try:
+    STUDY = load_study(STUDY_PATH)
+    validate(STUDY, "../schemas/study.schema.yaml")
+    RUNS = {run["run_id"]: run for run in expand_study(STUDY)}
+except (StudyConfigError, KeyError, ValueError) as err:
+    raise WorkflowError(f"{STUDY_PATH}: {err}") from None
+
+OUT = f"results/{STUDY['name']}"
+STUDY_ZARR = f"{OUT}/study.zarr"
+RUN_STORE = f"{OUT}/runs/{{run_id}}.zarr"
+# The interpreter running snakemake, so rules work without an activated virtual environment.
+PYTHON = sys.executable
+
+
+def merged_store(wildcards=None):
+    """The merged store as an input edge, except when it already holds every run of the study and
+    some run stores are gone: then figures and tables read it as it is instead of retraining."""
+    attrs = Path(STUDY_ZARR, ".zattrs")
+    if attrs.exists():
+        merged = set(json.loads(attrs.read_text()).get("runs", []))
+        stores_gone = any(not Path(RUN_STORE.format(run_id=r)).exists() for r in RUNS)
+        if stores_gone and set(RUNS) <= merged:
+            return []
+    return [STUDY_ZARR]

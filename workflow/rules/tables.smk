@@ -1,0 +1,24 @@
+# Tables read only the merged store (see merged_store in common.smk).
+from osrstudy.tables import TABLES
+
+
+rule table:
+    input:
+        merged_store,
+    output:
+        csv=f"{OUT}/tables/{{table}}.csv",
+        md=f"{OUT}/tables/{{table}}.md",
+    params:
+        store=STUDY_ZARR,
+    log:
+        f"{OUT}/logs/tables/{{table}}.log",
+    wildcard_constraints:
+        table="|".join(TABLES.names()),
+    shell:
+        "{PYTHON} -m osrstudy.tables {wildcards.table} --store {params.store}"
+        " --out {output.csv} {output.md} > {log} 2>&1"
+
+
+rule tables:
+    input:
+        expand(rules.table.output, table=TABLES.names()),

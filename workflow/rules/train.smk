@@ -1,0 +1,26 @@
+# One job per run: osrstudy.launch hands it to submitit (local subprocess, debug, or a cluster).
+# The launcher and its settings travel as resources, never params, so switching launcher does not
+# make snakemake rerun finished runs.
+
+
+rule train:
+    output:
+        directory(RUN_STORE),
+    params:
+        spec=lambda wildcards: json.dumps(job_spec(RUNS[wildcards.run_id]), sort_keys=True),
+        checkpoints=f"{OUT}/checkpoints",
+        jobs=f"{OUT}/jobs",
+        record=lambda wildcards: f"{OUT}/.launch/{wildcards.run_id}.json",
+    log:
+        f"{OUT}/logs/train/{{run_id}}.log",
+    wildcard_constraints:
+        run_id="[A-Za-z0-9.-]+",
+    threads: 1
+    resources:
+        launcher=config.get("launcher", "local"),
+        runtime=60,
+    shell:
+        "{PYTHON} -m osrstudy.launch --spec {params.spec:q} --output {output}"
+        " --checkpoint-dir {params.checkpoints} --jobs-dir {params.jobs} --record {params.record}"
+        " --launcher {resources.launcher} --threads {threads} --timeout-min {resources.runtime}"
+        " > {log} 2>&1"
