@@ -127,8 +127,10 @@ class MarginalOneVsRest(Loss):
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         s = self.similarity(z)
         if self.margin > 0:
-            angle = torch.arccos(s.clamp(-1 + 1e-7, 1 - 1e-7))
-            s = torch.cos(angle + self.margin)
+            # cos(angle + m) without arccos: exact at cos = +-1, where arccos needs a clamp
+            # (float32 clamps shift the angle by ~5e-4 rad) and its gradient is infinite.
+            sin = (1 - s * s).clamp_min(1e-12).sqrt()
+            s = s * math.cos(self.margin) - sin * math.sin(self.margin)
         return self._ovr_loss(self.scale_T * s, y).mean()
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,6 @@
 # Loads and checks the study config, expands it into the run table, and defines shared paths.
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -20,8 +21,13 @@ except (StudyConfigError, KeyError, ValueError) as err:
 OUT = f"results/{STUDY['name']}"
 STUDY_ZARR = f"{OUT}/study.zarr"
 RUN_STORE = f"{OUT}/runs/{{run_id}}.zarr"
-# The interpreter running snakemake, so rules work without an activated virtual environment.
-PYTHON = sys.executable
+envvars:
+    "PATH",
+
+
+# Rules call `python`: make it the interpreter running snakemake (the one with osrstudy installed),
+# so `.venv/bin/snakemake` works without an activated virtual environment.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
 
 
 def merged_store(wildcards=None):

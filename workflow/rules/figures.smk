@@ -14,8 +14,10 @@ rule figure:
         f"{OUT}/logs/figures/{{figure}}.log",
     wildcard_constraints:
         figure="|".join(FIGURES.names()),
+    conda:
+        "../envs/osrstudy.yaml"
     shell:
-        "{PYTHON} -m osrstudy.figures {wildcards.figure} --store {params.store}"
+        "python -m osrstudy.figures {wildcards.figure} --store {params.store}"
         " --out {output.pdf} {output.png} > {log} 2>&1"
 
 

@@ -5,9 +5,11 @@ rule merge:
     output:
         directory(STUDY_ZARR),
     params:
-        runs_dir=f"{OUT}/runs",
+        runs_dir=lambda wildcards, input: os.path.dirname(input.runs[0]),
     log:
         f"{OUT}/logs/merge.log",
+    conda:
+        "../envs/osrstudy.yaml"
     shell:
-        "{PYTHON} -m osrstudy.merge --study {input.study} --runs-dir {params.runs_dir}"
+        "python -m osrstudy.merge --study {input.study} --runs-dir {params.runs_dir}"
         " --out {output} > {log} 2>&1"

@@ -14,8 +14,10 @@ rule table:
         f"{OUT}/logs/tables/{{table}}.log",
     wildcard_constraints:
         table="|".join(TABLES.names()),
+    conda:
+        "../envs/osrstudy.yaml"
     shell:
-        "{PYTHON} -m osrstudy.tables {wildcards.table} --store {params.store}"
+        "python -m osrstudy.tables {wildcards.table} --store {params.store}"
         " --out {output.csv} {output.md} > {log} 2>&1"
 
 

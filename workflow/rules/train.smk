@@ -19,8 +19,10 @@ rule train:
     resources:
         launcher=config.get("launcher", "local"),
         runtime=60,
+    conda:
+        "../envs/osrstudy.yaml"
     shell:
-        "{PYTHON} -m osrstudy.launch --spec {params.spec:q} --output {output}"
+        "python -m osrstudy.launch --spec {params.spec:q} --output {output}"
         " --checkpoint-dir {params.checkpoints} --jobs-dir {params.jobs} --record {params.record}"
         " --launcher {resources.launcher} --threads {threads} --timeout-min {resources.runtime}"
         " > {log} 2>&1"

@@ -1,0 +1,30 @@
+import numpy as np
+import pytest
+
+from osrstudy.geometry import diagnostics, simplex_defects, tangent_ball_threshold
+
+
+def simplex(k, rho=1.0):
+    """Regular simplex: centred one-hot vectors, scaled to radius rho (d = k)."""
+    p = np.eye(k) - 1.0 / k
+    return rho * p / np.linalg.norm(p, axis=1, keepdims=True)
+
+
+def test_simplex_is_perfectly_balanced():
+    d = diagnostics(simplex(5, rho=3.0))
+    assert d["barycentre_norm"] == pytest.approx(0, abs=1e-12)
+    assert d["cv_radii"] == pytest.approx(0, abs=1e-12)
+    assert d["cv_pairwise_distances"] == pytest.approx(0, abs=1e-12)
+    assert d["mean_simplex_defect"] == pytest.approx(1)
+
+
+def test_simplex_defect_exceeds_one_when_rival_distances_differ():
+    p = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0]])
+    assert (simplex_defects(p) > 1).all()
+
+
+def test_tangent_ball_threshold():
+    # antipodal pair: d_min = 2 rho, balls touch only at infinity -> tau* = 1
+    assert tangent_ball_threshold(np.array([[1.0, 0.0], [-1.0, 0.0]])) == 1.0
+    # K = 3 simplex: d_min / rho = sqrt(3), a = 2, tau* = 2 (2 - 1) / (1 + 2 * 2)
+    assert tangent_ball_threshold(simplex(3)) == pytest.approx(2 / 5)

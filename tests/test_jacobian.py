@@ -1,0 +1,37 @@
+import pytest
+import torch
+from torch.autograd.functional import jacobian
+
+from osrstudy.backbones import build_backbone
+from osrstudy.jacobian import jacobian_norms
+from osrstudy.losses import build_loss
+
+
+@pytest.mark.parametrize("loss_name", ["sce", "movr"])
+def test_exact_norms_match_autograd_jacobian(loss_name):
+    torch.manual_seed(0)
+    backbone = build_backbone("small_cnn", 1, 8).eval()
+    loss = build_loss(loss_name, 6, 8, {}).eval()
+    # BatchNorm running statistics away from their initial values, so eval mode matters
+    for m in backbone.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0)
+    embed = lambda b: loss.represent(backbone(b))  # noqa: E731
+    x = torch.randn(7, 1, 8, 8)
+    fast = jacobian_norms(embed, x, chunk_size=3)
+    reference = torch.stack([jacobian(lambda xi: embed(xi[None])[0], xi).norm() for xi in x])
+    torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-6)
+
+
+def test_chunking_does_not_change_norms():
+    torch.manual_seed(1)
+    backbone = build_backbone("small_cnn", 1, 4).eval()
+    x = torch.randn(10, 1, 8, 8)
+    torch.testing.assert_close(jacobian_norms(backbone, x, 1), jacobian_norms(backbone, x, 10))
+
+
+def test_linear_map_norm_is_its_frobenius_norm():
+    w = torch.randn(3, 5)
+    x = torch.randn(4, 5)
+    norms = jacobian_norms(lambda b: b @ w.T, x)
+    torch.testing.assert_close(norms, w.norm().expand(4))

@@ -1,0 +1,92 @@
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from osrstudy.run import execute
+from osrstudy.store import open_run
+
+COMPARED = ["embedding", "logits", "jacobian_norm", "jacobian_norm_init", "score_loss", "score_msp"]
+
+
+class Preempted(Exception):
+    pass
+
+
+def assert_same_numbers(a_path, b_path):
+    (a, a_sum), (b, b_sum) = open_run(a_path), open_run(b_path)
+    for name in COMPARED:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    for name in ["results", "history", "geometry"]:
+        np.testing.assert_array_equal(a_sum[name].values, b_sum[name].values, err_msg=name)
+
+
+@pytest.mark.parametrize("loss", ["sce", "movr"])
+def test_fixed_seed_gives_identical_numbers_on_cpu(tmp_path, tiny_specs, loss):
+    spec = tiny_specs[loss]
+    execute(spec, tmp_path / "a.zarr", threads=1, log=lambda _: None)
+    execute(spec, tmp_path / "b.zarr", threads=1, log=lambda _: None)
+    assert_same_numbers(tmp_path / "a.zarr", tmp_path / "b.zarr")
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_specs):
+    spec = tiny_specs["movr"]
+    execute(spec, tmp_path / "straight.zarr", tmp_path / "ckpt-a", threads=1, log=lambda _: None)
+
+    def preempt(epoch):
+        if epoch == 2:
+            raise Preempted
+
+    with pytest.raises(Preempted):
+        execute(spec, tmp_path / "resumed.zarr", tmp_path / "ckpt-b", threads=1, on_checkpoint=preempt, log=lambda _: None)
+    assert not (tmp_path / "resumed.zarr").exists()  # no partial store
+    lines = []
+    execute(spec, tmp_path / "resumed.zarr", tmp_path / "ckpt-b", threads=1, log=lines.append)
+    assert any("resumed from" in line and "epoch 2/4" in line for line in lines)
+    assert_same_numbers(tmp_path / "straight.zarr", tmp_path / "resumed.zarr")
+
+
+def test_run_store_follows_the_results_contract(tmp_path, tiny_specs):
+    spec = tiny_specs["movr"]
+    summary = execute(spec, tmp_path / "r.zarr", threads=1, log=lambda _: None)
+    samples, s = open_run(tmp_path / "r.zarr")
+    assert samples.attrs["run_id"] == spec["run_id"]
+    assert json.loads(samples.attrs["spec"]) == spec
+    factors = json.loads(samples.attrs["factors"])
+    assert factors["loss"] == "movr" and factors["margin"] == 0.5 and factors["n_known"] == 6
+    assert set(samples.partition.values) == {"val", "test"}
+    test_known = (samples.partition == "test") & (samples.label >= 0)
+    acc = float((samples.prediction == samples.label).where(test_known, drop=True).mean())
+    assert s.results.sel(eval_set="held_out", scorer="msp", metric="accuracy").item() == pytest.approx(acc)
+    assert summary["loss"]["auroc"] == s.results.sel(eval_set="held_out", scorer="loss", metric="auroc").item()
+    assert list(s.step.values) == [0, 1, 2, 3, 4]
+    assert samples.embedding.shape[1] == 8
+    assert np.allclose(np.linalg.norm(samples.embedding.values, axis=1), 1, atol=1e-5)  # movr works on the sphere
+    assert (samples.jacobian_norm > 0).all() and (samples.jacobian_norm_init > 0).all()
+
+
+def test_missing_or_corrupt_run_store_is_reported_with_a_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="delete it and rerun its train job"):
+        open_run(tmp_path / "missing.zarr")
+    bad = tmp_path / "bad.zarr"
+    bad.mkdir()
+    (bad / ".zmetadata").write_text("{not json")
+    with pytest.raises(OSError, match="is corrupt"):
+        open_run(bad)
+
+
+def test_existing_store_is_replaced_only_when_the_new_one_is_complete(tmp_path):
+    from osrstudy.store import replace_atomically
+
+    target = tmp_path / "x.zarr"
+    xr.Dataset({"v": ("i", [1, 2])}).to_zarr(target, zarr_format=2)
+
+    def failing(tmp):
+        tmp.mkdir()
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        replace_atomically(failing, target)
+    assert xr.open_zarr(target).v.values.tolist() == [1, 2]
+    assert [p.name for p in tmp_path.iterdir()] == ["x.zarr"]  # no temporary left behind

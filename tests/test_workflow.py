@@ -1,0 +1,128 @@
+"""Real snakemake runs of a tiny study in a temporary directory, through submitit's local executor."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+
+import osrstudy
+from conftest import TINY
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def snakemake(workdir, *args, check=True):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
+    return done
+
+
+def write_study(workdir, study):
+    path = Path(workdir, "config", f"{study['name']}.yaml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(study))
+    return f"config/{study['name']}.yaml"
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("study")
+    study = {**TINY, "training": {"epochs": 3, "batch_size": 32, "checkpoint_every": 1}}
+    config = write_study(workdir, study)
+    snakemake(workdir, "--cores", "2", "--config", f"study={config}")
+    return workdir, config
+
+
+def test_merged_store_follows_the_results_contract(finished):
+    workdir, _ = finished
+    root = xr.open_zarr(workdir / "results/tiny/study.zarr")
+    assert root.sizes["run"] == 2
+    assert sorted(root.loss.values.tolist()) == ["movr", "sce"]
+    for factor in ["dataset", "split", "backbone", "normalize", "margin", "scale_T", "embed_dim", "n_known", "seed"]:
+        assert root[factor].dims == ("run",), factor
+    assert root.results.dims == ("run", "eval_set", "scorer", "metric")
+    assert set(root.metric.values) == {"auroc", "oscr", "accuracy"}
+    assert set(root.scorer.values) == {"msp", "maxlogit", "loss"}
+    assert root.history.dims == ("run", "step", "quantity") and root.step.values.tolist() == [0, 1, 2, 3]
+    assert root.geometry.dims == ("run", "diagnostic")
+    auroc = root.results.sel(metric="auroc").values
+    assert np.isfinite(auroc).all() and ((auroc > 0) & (auroc <= 1)).all()
+    movr = root.where(root.loss == "movr", drop=True)
+    assert movr.margin.item() == 0.5 and np.isnan(root.where(root.loss == "sce", drop=True).margin.item())
+    assert root.attrs["study"] == "tiny" and len(root.attrs["git_commit"]) > 0
+
+    tree = osrstudy.open_study(workdir / "results/tiny/study.zarr")
+    for run_id in root.run.values:
+        samples = tree["runs"][str(run_id)].to_dataset(inherit=False)
+        assert samples.attrs["run_id"] == run_id
+        assert {"embedding", "logits", "jacobian_norm", "jacobian_norm_init", "score_loss"} <= set(samples)
+        # the per-sample scores reproduce the summary metric
+        test = samples.partition.values == "test"
+        from osrstudy.metrics import auroc as auroc_fn
+
+        expected = auroc_fn(samples.score_loss.values[test], samples.label.values[test])
+        assert root.results.sel(run=run_id, eval_set="held_out", scorer="loss", metric="auroc").item() == expected
+
+
+def test_figures_and_tables_are_rendered(finished):
+    workdir, _ = finished
+    for suffix in ["pdf", "png"]:
+        assert (workdir / f"results/tiny/figures/jacobian_norms.{suffix}").stat().st_size > 10_000
+    csv = (workdir / "results/tiny/tables/accuracy_auroc.csv").read_text().splitlines()
+    assert csv[0] == "dataset,backbone,loss,metric,mean,std,n" and len(csv) == 5
+    assert "| small_cnn" in (workdir / "results/tiny/tables/accuracy_auroc.md").read_text()
+
+
+def test_train_log_holds_the_job_output(finished):
+    workdir, _ = finished
+    logs = list((workdir / "results/tiny/logs/train").glob("*.log"))
+    assert len(logs) == 2
+    text = logs[0].read_text()
+    assert "submitted to local as job" in text and "epoch 3/3" in text
+
+
+def test_switching_launcher_reruns_nothing(finished):
+    workdir, config = finished
+    done = snakemake(workdir, "-n", "--cores", "2", "--config", f"study={config}", "launcher=debug")
+    assert "Nothing to be done" in done.stdout + done.stderr
+
+
+def test_figures_rerender_without_runs_and_without_training(finished, tmp_path):
+    src, config = finished
+    workdir = tmp_path / "copy"
+    shutil.copytree(src, workdir, symlinks=True)
+    shutil.rmtree(workdir / "results/tiny/runs")
+    shutil.rmtree(workdir / "results/tiny/figures")
+    shutil.rmtree(workdir / "results/tiny/tables")
+    done = snakemake(workdir, "figures", "tables", "--cores", "2", "--config", f"study={config}")
+    out = done.stdout + done.stderr
+    assert "rule train" not in out and "rule merge" not in out
+    assert (workdir / "results/tiny/figures/jacobian_norms.png").exists()
+    assert (workdir / "results/tiny/tables/accuracy_auroc.csv").exists()
+    # the default target too: the merged store holds every run, so nothing retrains
+    again = snakemake(workdir, "-n", "--cores", "2", "--config", f"study={config}")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_config_typo_fails_before_any_job(tmp_path):
+    study = {**TINY, "name": "typo"}
+    study["blocks"] = {"t": {**TINY["blocks"]["t"], "losses": ["sce", "mvor"]}}
+    config = write_study(tmp_path, study)
+    done = snakemake(tmp_path, "--cores", "1", "--config", f"study={config}", check=False)
+    assert done.returncode != 0
+    assert "unknown loss 'mvor' (in blocks.t.losses). Did you mean 'movr'?" in done.stdout + done.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_workflow_lints_clean():
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and "Congratulations, your workflow is in a good condition!" in done.stdout + done.stderr, done.stdout + done.stderr
