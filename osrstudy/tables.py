@@ -38,7 +38,8 @@ def markdown(table: pd.DataFrame) -> str:
     wide = cells.set_index(["backbone", "loss", "dataset", "metric"])["cell"].unstack(["dataset", "metric"])
     wide.columns = [f"{dataset} {metric.upper()}" for dataset, metric in wide.columns]
     n = int(table["n"].max())
-    return wide.reset_index().to_markdown(index=False) + f"\n\nmean ± std over {n} splits (%).\n"
+    note = f"mean ± sample std (ddof 1) over {n} splits and seeds, in %."
+    return wide.reset_index().to_markdown(index=False) + f"\n\n{note}\n"
 
 
 def render(name: str, store: str | Path, outputs: list[str]) -> None:
@@ -52,7 +53,8 @@ def render(name: str, store: str | Path, outputs: list[str]) -> None:
         if path.suffix == ".csv":
             table.to_csv(path, index=False)
         elif path.suffix == ".md":
-            path.write_text(f"{TABLES[name].__doc__.split(chr(10))[0]}\n\n{markdown(table)}")
+            caption = " ".join(TABLES[name].__doc__.split())
+            path.write_text(f"{caption}\n\n{markdown(table)}")
         else:
             raise SystemExit(f"unknown table format {path.suffix!r} for {out}; use .csv or .md")
 

@@ -9,7 +9,7 @@ rule train:
     params:
         spec=lambda wildcards: json.dumps(job_spec(RUNS[wildcards.run_id]), sort_keys=True),
         checkpoints=f"{OUT}/checkpoints",
-        jobs=f"{OUT}/jobs",
+        jobs=lambda wildcards: f"{OUT}/jobs/{wildcards.run_id}",
         record=lambda wildcards: f"{OUT}/.launch/{wildcards.run_id}.json",
     log:
         f"{OUT}/logs/train/{{run_id}}.log",

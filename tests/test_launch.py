@@ -1,0 +1,42 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from osrstudy.launch import launch
+from osrstudy.store import open_run
+
+
+def test_debug_launcher_runs_the_job_and_records_it(tmp_path, tiny_specs):
+    spec = tiny_specs["sce"]
+    out, record = tmp_path / "run.zarr", tmp_path / ".launch" / "run.json"
+    summary = launch(spec, str(out), str(tmp_path / "ckpt"), "debug", str(tmp_path / "jobs"), str(record))
+    samples, results = open_run(out)
+    assert samples.attrs["run_id"] == spec["run_id"]
+    assert summary["msp"]["auroc"] == results.results.sel(scorer="msp", metric="auroc").item()
+    assert json.loads(record.read_text())["launcher"] == "debug"
+
+
+def test_failed_local_job_is_reported_with_job_id_and_log_tail(tmp_path, tiny_specs, capsys):
+    spec = json.loads(json.dumps(tiny_specs["sce"]))
+    spec["train"]["split"] = 9  # the job itself fails: digits has splits 0..4
+    with pytest.raises(SystemExit) as exit_:
+        launch(spec, str(tmp_path / "run.zarr"), str(tmp_path / "ckpt"), "local", str(tmp_path / "jobs"), threads=1)
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    record_id = next((tmp_path / "jobs").glob("*_submitted.pkl")).name.split("_")[0]
+    assert f"job {record_id} (local) failed" in err
+    assert "splits 0..4; got split 9" in err  # from the tail of the job's own log
+    assert not (tmp_path / "run.zarr").exists()
+
+
+def test_unknown_launcher_is_refused(tmp_path, tiny_specs):
+    with pytest.raises(SystemExit, match="unknown launcher 'slrum'"):
+        launch(tiny_specs["sce"], str(tmp_path / "r.zarr"), str(tmp_path), "slrum", str(tmp_path / "jobs"))
+
+
+def test_launcher_process_stays_free_of_torch():
+    code = "import sys, osrstudy.launch, submitit; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
