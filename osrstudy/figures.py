@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +17,7 @@ import seaborn as sns  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from osrstudy.registry import Registry  # noqa: E402
+from osrstudy.render_cli import render_main  # noqa: E402
 
 FIGURES = Registry("figure")
 
@@ -83,12 +83,7 @@ def render(name: str, store: str | Path, outputs: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m osrstudy.figures", description=__doc__.split("\n")[0])
-    p.add_argument("name", help=f"one of {', '.join(FIGURES.names())}")
-    p.add_argument("--store", required=True, help="the merged study.zarr")
-    p.add_argument("--out", nargs="+", required=True, help="output files (.pdf, .png)")
-    a = p.parse_args(argv)
-    render(a.name, a.store, a.out)
+    render_main("osrstudy.figures", FIGURES, render, ".pdf, .png", argv)
 
 
 if __name__ == "__main__":

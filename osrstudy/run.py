@@ -17,7 +17,7 @@ from osrstudy.data import load_split
 from osrstudy.geometry import diagnostics
 from osrstudy.jacobian import jacobian_norms
 from osrstudy.losses import build_loss
-from osrstudy.metrics import METRICS, auroc
+from osrstudy.metrics import METRICS, Scored, auroc
 from osrstudy.scorers import SCORERS
 from osrstudy.store import provenance, write_run
 from osrstudy.train import train
@@ -63,6 +63,7 @@ def execute(
     output: str | Path,
     checkpoint_dir: str | Path | None = None,
     threads: int | None = None,
+    data_root: str | None = None,
     on_checkpoint: Callable[[int], None] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
@@ -70,7 +71,7 @@ def execute(
     t_start = time.perf_counter()
     device = configure_torch(threads)
     tr, ev, run_id = spec["train"], spec["evaluation"], spec["run_id"]
-    split = load_split(tr["dataset"], tr["split"], spec.get("data_root"))
+    split = load_split(tr["dataset"], tr["split"], data_root)
     k = split.n_known
     norm = (split.mean, split.std, device)
     x_train, x_val, x_test = (to_device(p.images, *norm) for p in (split.train, split.val, split.test))
@@ -125,8 +126,11 @@ def execute(
             not_applicable[name] = f"needs {', '.join(missing)}"
             continue
         scores[i] = cls().fit(f_train).score(f_eval)
+    def scored(s: np.ndarray, part: np.ndarray) -> Scored:
+        return Scored(s[part], labels[part], predictions[part])
+
     results = np.array(
-        [[METRICS[m](s[test], labels[test], predictions[test]) for m in ev["metrics"]] for s in scores]
+        [[METRICS[m](scored(s, test), scored(s, ~test)) for m in ev["metrics"]] for s in scores]
     )
 
     with torch.no_grad():

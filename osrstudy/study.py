@@ -26,7 +26,8 @@ TRAINING_DEFAULTS = {
 SCHEDULE_DEFAULTS = {"checkpoint_every": 5}
 EVALUATION_DEFAULTS = {
     "scorers": ["msp", "maxlogit", "loss"],
-    "metrics": ["auroc", "oscr", "accuracy"],
+    "metrics": ["auroc", "oscr", "accuracy", "fpr95", "aupr_in", "aupr_out", "detacc", "macro_f1",
+                "balanced_accuracy_val"],
     "jacobian_chunk": 256,
 }
 BLOCK_DEFAULTS = {"splits": [0], "embed_dims": [32], "seeds": [0]}
@@ -138,7 +139,6 @@ def expand_study(study: dict) -> list[dict]:
                 "train": train,
                 "schedule": schedule,
                 "evaluation": evaluation,
-                "data_root": study.get("data_root"),
             }
     return list(runs.values())
 

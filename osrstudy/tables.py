@@ -6,13 +6,13 @@ Each table is written as CSV (tidy, full precision) and Markdown (formatted for 
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
 import xarray as xr
 
 from osrstudy.registry import Registry
+from osrstudy.render_cli import render_main
 
 TABLES = Registry("table")
 
@@ -60,12 +60,7 @@ def render(name: str, store: str | Path, outputs: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m osrstudy.tables", description=__doc__.split("\n")[0])
-    p.add_argument("name", help=f"one of {', '.join(TABLES.names())}")
-    p.add_argument("--store", required=True, help="the merged study.zarr")
-    p.add_argument("--out", nargs="+", required=True, help="output files (.csv, .md)")
-    a = p.parse_args(argv)
-    render(a.name, a.store, a.out)
+    render_main("osrstudy.tables", TABLES, render, ".csv, .md", argv)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,21 @@
 import numpy as np
 import pytest
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, f1_score, roc_auc_score, roc_curve
 
-from osrstudy.metrics import METRICS, accuracy, auroc, oscr
+from osrstudy.metrics import (
+    METRICS,
+    Scored,
+    accuracy,
+    auroc,
+    average_precision,
+    best_threshold,
+    detection_accuracy,
+    fpr_at_tpr,
+    oscr,
+    threshold_rejecting,
+)
+
+CASES = [(seed, ties) for seed in range(5) for ties in (None, 2)]
 
 
 def random_case(seed, n=300, k=4, tie_levels=None):
@@ -26,15 +39,13 @@ def brute_force_oscr(scores, labels, predictions):
     return wins / (n_known * len(unknown))
 
 
-@pytest.mark.parametrize("seed", range(5))
-@pytest.mark.parametrize("ties", [None, 2])
+@pytest.mark.parametrize("seed, ties", CASES)
 def test_auroc_matches_sklearn(seed, ties):
     scores, labels, _ = random_case(seed, tie_levels=ties)
     assert auroc(scores, labels) == pytest.approx(roc_auc_score(labels < 0, scores), abs=1e-12)
 
 
-@pytest.mark.parametrize("seed", range(5))
-@pytest.mark.parametrize("ties", [None, 2])
+@pytest.mark.parametrize("seed, ties", CASES)
 def test_oscr_matches_pairwise_definition(seed, ties):
     scores, labels, predictions = random_case(seed, tie_levels=ties)
     assert oscr(scores, labels, predictions) == pytest.approx(brute_force_oscr(scores, labels, predictions), abs=1e-12)
@@ -55,10 +66,64 @@ def test_oscr_extremes():
     assert oscr(np.array([0.0, 0.1, 0.9, 1.0]), labels, np.array([0, 0, 0, 0])) == 0.5
 
 
+@pytest.mark.parametrize("seed, ties", CASES)
+def test_aupr_matches_sklearn(seed, ties):
+    scores, labels, _ = random_case(seed, tie_levels=ties)
+    unknown = labels < 0
+    assert average_precision(scores, unknown) == pytest.approx(average_precision_score(unknown, scores), abs=1e-12)
+    assert average_precision(-scores, ~unknown) == pytest.approx(average_precision_score(~unknown, -scores), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed, ties", CASES)
+def test_fpr95_matches_the_roc_curve(seed, ties):
+    scores, labels, _ = random_case(seed, tie_levels=ties)
+    # known = positive with confidence -score: first ROC point reaching TPR >= 0.95
+    fpr, tpr, _ = roc_curve(labels >= 0, -scores)
+    assert fpr_at_tpr(scores, labels, 0.95) == pytest.approx(fpr[np.argmax(tpr >= 0.95)], abs=1e-12)
+
+
+@pytest.mark.parametrize("seed, ties", CASES)
+def test_detection_accuracy_is_the_best_balanced_accuracy_over_thresholds(seed, ties):
+    scores, labels, _ = random_case(seed, tie_levels=ties)
+    known = labels >= 0
+    brute = max(
+        ((scores[known] <= t).mean() + (scores[~known] > t).mean()) / 2
+        for t in np.r_[-np.inf, np.unique(scores)]
+    )
+    assert detection_accuracy(scores, labels) == pytest.approx(brute, abs=1e-12)
+
+
 def test_accuracy_ignores_unknown_samples():
     labels = np.array([0, 1, 2, -1, -1])
-    assert accuracy(None, labels, np.array([0, 1, 0, 1, 1])) == pytest.approx(2 / 3)
+    assert accuracy(labels, np.array([0, 1, 0, 1, 1])) == pytest.approx(2 / 3)
 
 
-def test_metrics_registry_has_the_skeleton_metrics():
-    assert {"auroc", "oscr", "accuracy"} <= set(METRICS.names())
+def test_macro_f1_calibrates_on_validation_only():
+    val_scores = np.arange(100.0)  # 90th percentile: 89.1 -> rejects 10 of 100 val known samples
+    val = Scored(val_scores, np.zeros(100, dtype=int), np.zeros(100, dtype=int))
+    assert threshold_rejecting(val_scores, 0.10) == pytest.approx(89.1)
+    assert (val_scores > 89.1).sum() == 10
+    test = Scored(np.array([10.0, 95.0, 50.0, 99.0]), np.array([0, 1, -1, -1]), np.array([0, 1, 1, 0]))
+    # accepted: samples 0 and 2 (score <= 89.1); predicted labels (0, unknown, 1, unknown)
+    expected = f1_score([0, 1, -1, -1], [0, -1, 1, -1], average="macro", labels=[-1, 0, 1])
+    assert METRICS["macro_f1"](test, val) == pytest.approx(expected)
+    # shifting every test score changes the result; shifting val moves the threshold instead
+    shifted = Scored(test.scores + 1000, test.labels, test.predictions)
+    assert METRICS["macro_f1"](shifted, val) != METRICS["macro_f1"](test, val)
+
+
+def test_validation_threshold_is_chosen_on_validation():
+    val = Scored(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0, 0, -1, -1]), np.zeros(4, dtype=int))
+    assert best_threshold(val.scores, val.labels) == 1.0
+    test = Scored(np.array([0.5, 1.5, 1.2, 5.0]), np.array([0, 0, -1, -1]), np.zeros(4, dtype=int))
+    # at threshold 1.0: known accepted 1/2, unknown rejected 2/2
+    assert METRICS["balanced_accuracy_val"](test, val) == pytest.approx(0.75)
+
+
+def test_every_registered_metric_runs_on_one_interface():
+    scores, labels, predictions = random_case(0)
+    test, val = Scored(scores, labels, predictions), Scored(scores[::-1], labels, predictions)
+    values = {name: METRICS[name](test, val) for name in METRICS.names()}
+    assert {"auroc", "oscr", "accuracy", "fpr95", "aupr_in", "aupr_out", "detacc", "macro_f1",
+            "balanced_accuracy_val"} <= set(values)
+    assert all(0 <= v <= 1 for v in values.values())

@@ -1,6 +1,6 @@
 # One job per run: osrstudy.launch hands it to submitit (local subprocess, debug, or a cluster).
-# The launcher and its settings travel as resources, never params, so switching launcher does not
-# make snakemake rerun finished runs.
+# The launcher, its settings and the data root travel as resources, never params, so changing them
+# does not make snakemake rerun finished runs.
 
 
 rule train:
@@ -19,10 +19,12 @@ rule train:
     resources:
         launcher=config.get("launcher", "local"),
         runtime=60,
+        data_root=STUDY.get("data_root") or "",
     conda:
         "../envs/osrstudy.yaml"
     shell:
         "python -m osrstudy.launch --spec {params.spec:q} --output {output}"
         " --checkpoint-dir {params.checkpoints} --jobs-dir {params.jobs} --record {params.record}"
         " --launcher {resources.launcher} --threads {threads} --timeout-min {resources.runtime}"
+        " --data-root={resources.data_root:q}"
         " > {log} 2>&1"
