@@ -44,6 +44,10 @@ class Loss(nn.Module):
         onehot = F.one_hot(train_labels, self.n_classes).to(train_repr.dtype)
         return (onehot.T @ train_repr) / onehot.sum(0).clamp_min(1)[:, None]
 
+    def linear_head(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(W, b) with logits = represent(z) @ W.T + b, when the logits are that; else None."""
+        return None
+
     def factors(self) -> dict:
         return {}
 
@@ -78,6 +82,9 @@ class SoftmaxCrossEntropy(Loss):
     def sample_loss(self, z: torch.Tensor) -> torch.Tensor:
         logits = self.head(z).double()
         return torch.logsumexp(logits, 1) - logits.max(1).values
+
+    def linear_head(self):
+        return self.head.weight.detach(), self.head.bias.detach()
 
     def factors(self) -> dict:
         return {"normalize": False}
@@ -143,6 +150,10 @@ class MarginalOneVsRest(Loss):
 
     def prototypes(self, train_repr: torch.Tensor, train_labels: torch.Tensor) -> torch.Tensor:
         return self._prototypes().detach()
+
+    def linear_head(self):
+        weight = self.scale_T * self._prototypes().detach()
+        return weight, torch.zeros(len(weight), device=weight.device)
 
     def factors(self) -> dict:
         return {"normalize": self.normalize, "margin": self.margin, "scale_T": self.scale_T}

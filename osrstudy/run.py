@@ -113,6 +113,12 @@ def execute(
 
     f_train, f_eval = features(backbone, loss, x_train), features(backbone, loss, x_eval)
     j_final = jacobians(backbone, loss, x_eval, ev["jacobian_chunk"])
+    f_train["labels"], f_eval["jacobian_norm"] = split.train.labels, j_final
+    with torch.no_grad():
+        model = {"prototypes": loss.prototypes(torch.as_tensor(f_train["embedding"]), y_train.cpu())}
+        if (head := loss.linear_head()) is not None:
+            model["head_weight"], model["head_bias"] = head
+    model = {name: value.cpu().numpy() for name, value in model.items()}
     labels = np.concatenate([split.val.labels, split.test.labels])
     partition = np.array(["val"] * len(x_val) + ["test"] * len(x_test))
     predictions = f_eval["logits"].argmax(1)
@@ -122,10 +128,10 @@ def execute(
     not_applicable = {}
     for i, name in enumerate(ev["scorers"]):
         cls = SCORERS[name]
-        if missing := cls.missing(f_eval):
+        if missing := cls.missing(f_eval, model):
             not_applicable[name] = f"needs {', '.join(missing)}"
             continue
-        scores[i] = cls().fit(f_train).score(f_eval)
+        scores[i] = cls().fit(f_train, model).score(f_eval)
     def scored(s: np.ndarray, part: np.ndarray) -> Scored:
         return Scored(s[part], labels[part], predictions[part])
 
@@ -133,8 +139,7 @@ def execute(
         [[METRICS[m](scored(s, test), scored(s, ~test)) for m in ev["metrics"]] for s in scores]
     )
 
-    with torch.no_grad():
-        protos = loss.prototypes(torch.as_tensor(f_train["embedding"]), y_train.cpu()).cpu().numpy()
+    protos = model["prototypes"]
     geometry = diagnostics(protos)
     quantities = [q for q in history[-1] if q != "epoch"]
 
