@@ -8,6 +8,11 @@ import numpy as np
 from scipy.spatial.distance import pdist, squareform
 
 
+def class_means(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(K', d) mean embedding of each class present, in label order."""
+    return np.stack([z[labels == c].mean(0) for c in np.unique(labels)])
+
+
 def barycentre_norm(p: np.ndarray) -> float:
     return float(np.linalg.norm(p.mean(0)))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-from torch.func import jacrev, vmap
+from torch.func import jacrev, vjp, vmap
 
 
 def jacobian_norms(
@@ -26,3 +26,29 @@ def jacobian_norms(
     batched = vmap(norm)
     with torch.enable_grad():
         return torch.cat([batched(chunk).detach() for chunk in x.split(chunk_size)])
+
+
+def jacobian_norms_estimate(
+    embed: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    n_projections: int,
+    seed: int = 0,
+    chunk_size: int = 256,
+) -> torch.Tensor:
+    """Unbiased estimate of ||J||_F^2 per sample from random projections, then its square root.
+
+    ||J||_F^2 = E ||J^T v||^2 for v ~ N(0, I_d): n_projections vector-Jacobian products of the
+    whole batch (one vmap over projections) instead of d, so the cost no longer grows with the
+    embedding dimension; the relative standard deviation of the squared norm is at most
+    sqrt(2 / n_projections). Samples must be independent (eval mode).
+    """
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    norms = []
+    with torch.enable_grad():
+        for chunk in x.split(chunk_size):
+            out, pullback = vjp(embed, chunk)
+            v = torch.randn((n_projections, *out.shape), generator=generator).to(out)
+            (grads,) = vmap(pullback)(v)  # (n_projections, B, *input)
+            squared = grads.detach().flatten(2).pow(2).sum(2).mean(0)
+            norms.append(squared.sqrt())
+    return torch.cat(norms)

@@ -11,10 +11,12 @@ from typing import Callable
 import numpy as np
 import torch
 import xarray as xr
+from scipy.spatial.distance import pdist
+from sklearn.metrics import davies_bouldin_score
 
 from osrstudy.backbones import build_backbone
 from osrstudy.data import load_split
-from osrstudy.geometry import diagnostics
+from osrstudy.geometry import class_means, diagnostics
 from osrstudy.jacobian import jacobian_norms
 from osrstudy.losses import build_loss
 from osrstudy.metrics import METRICS, Scored, auroc
@@ -93,8 +95,11 @@ def execute(
         f = features(backbone, loss, x_probe)
         known = y_probe >= 0
         j = jacobians(backbone, loss, x_probe, ev["jacobian_chunk"])
+        z_known, y_known = f["embedding"][known], y_probe[known]
         return {
             "val_accuracy": float((f["logits"].argmax(1)[known] == y_probe[known]).mean()),
+            "dbi": davies_bouldin_score(z_known, y_known) if len(np.unique(y_known)) > 1 else float("nan"),
+            "inter_class_distance": float(pdist(class_means(z_known, y_known)).mean()),
             "val_auroc": auroc(f["sample_loss"], y_probe),
             "jacobian_gap": float(j[~known].mean() - j[known].mean()),
             "jacobian_known": float(j[known].mean()),

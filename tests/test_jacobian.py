@@ -3,7 +3,7 @@ import torch
 from torch.autograd.functional import jacobian
 
 from osrstudy.backbones import build_backbone
-from osrstudy.jacobian import jacobian_norms
+from osrstudy.jacobian import jacobian_norms, jacobian_norms_estimate
 from osrstudy.losses import build_loss
 
 
@@ -35,3 +35,27 @@ def test_linear_map_norm_is_its_frobenius_norm():
     x = torch.randn(4, 5)
     norms = jacobian_norms(lambda b: b @ w.T, x)
     torch.testing.assert_close(norms, w.norm().expand(4))
+
+
+def test_projection_estimator_is_unbiased_and_tightens_with_projections():
+    torch.manual_seed(2)
+    backbone = build_backbone("small_cnn", 1, 16).eval()
+    x = torch.randn(64, 1, 8, 8)
+    exact = jacobian_norms(backbone, x)
+    errors = {}
+    for m in (4, 64, 1024):
+        estimate = jacobian_norms_estimate(backbone, x, m, seed=0)
+        errors[m] = ((estimate**2 - exact**2) / exact**2).abs().mean().item()
+        assert estimate.shape == exact.shape
+    # mean relative error of the squared norm shrinks like 1 / sqrt(m) (bound sqrt(2 / m))
+    assert errors[1024] < errors[64] < errors[4]
+    assert errors[1024] < (2 / 1024) ** 0.5
+    # unbiased: averaged over samples the squared estimate matches closely
+    big = jacobian_norms_estimate(backbone, x, 1024, seed=1)
+    assert (big**2).mean().item() == pytest.approx((exact**2).mean().item(), rel=0.02)
+
+
+def test_projection_estimator_is_deterministic_for_a_seed():
+    backbone = build_backbone("small_cnn", 1, 4).eval()
+    x = torch.randn(5, 1, 8, 8)
+    torch.testing.assert_close(jacobian_norms_estimate(backbone, x, 8, seed=3), jacobian_norms_estimate(backbone, x, 8, seed=3))
