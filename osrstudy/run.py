@@ -20,6 +20,7 @@ from osrstudy.geometry import class_means, diagnostics
 from osrstudy.jacobian import jacobian_norms
 from osrstudy.losses import build_loss
 from osrstudy.metrics import METRICS, Scored, auroc
+from osrstudy.perturbation import odin_scores
 from osrstudy.scorers import SCORERS
 from osrstudy.store import provenance, write_run
 from osrstudy.train import train
@@ -119,6 +120,7 @@ def execute(
     f_train, f_eval = features(backbone, loss, x_train), features(backbone, loss, x_eval)
     j_final = jacobians(backbone, loss, x_eval, ev["jacobian_chunk"])
     f_train["labels"], f_eval["jacobian_norm"] = split.train.labels, j_final
+    f_eval["odin"] = odin_scores(lambda b: loss.logits(backbone(b)), x_eval, split.std).cpu().numpy()
     with torch.no_grad():
         model = {"prototypes": loss.prototypes(torch.as_tensor(f_train["embedding"]), y_train.cpu())}
         if (head := loss.linear_head()) is not None:

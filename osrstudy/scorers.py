@@ -223,3 +223,34 @@ class VirtualLogitMatching(Scorer):
         x = features["embedding"].astype(np.float64) - self.origin
         virtual_logit = self.alpha * np.linalg.norm(x @ self.null_space, axis=1)
         return virtual_logit - logsumexp(features["logits"].astype(np.float64), axis=1)
+
+
+@SCORERS.register("odin")
+class ODIN(Scorer):
+    """ODIN, temperature 1000, input perturbation 0.0014: needs the network, so the run computes
+    the perturbed confidences (osrstudy.perturbation) and this reads them."""
+
+    requires = ("odin",)
+
+    def score(self, features):
+        return features["odin"].astype(np.float64)
+
+
+@SCORERS.register("openmax")
+class OpenMax(Scorer):
+    """OpenMax with Weibull tails of 20 fitted by scipy and alpha = min(10, K) (osrstudy.openmax)."""
+
+    requires = ("logits",)
+    tail: ClassVar[int] = 20
+    alpha: ClassVar[int] = 10
+
+    def fit(self, train, model):
+        from osrstudy.openmax import fit_weibull_tails
+
+        self.tails = fit_weibull_tails(train["logits"], train["labels"], self.tail)
+        return super().fit(train, model)
+
+    def score(self, features):
+        from osrstudy.openmax import openmax_unknown_probability
+
+        return openmax_unknown_probability(features["logits"], *self.tails, self.alpha)

@@ -24,6 +24,7 @@ def feature_arrays(n, model):
         "logits": z @ model["head_weight"].T + model["head_bias"],
         "sample_loss": rng.random(n),
         "jacobian_norm": rng.random(n),
+        "odin": -rng.random(n),
         "labels": rng.integers(0, K, n),
     }
 

@@ -49,7 +49,7 @@ def test_merged_store_follows_the_results_contract(finished):
         assert root[factor].dims == ("run",), factor
     assert root.results.dims == ("run", "eval_set", "scorer", "metric")
     assert {"auroc", "oscr", "accuracy", "fpr95", "aupr_in", "aupr_out", "detacc", "macro_f1"} <= set(root.metric.values)
-    assert {"msp", "maxlogit", "energy", "loss", "jacobian", "ratio", "ratio_sq", "knn", "react", "vim"} <= set(root.scorer.values)
+    assert {"msp", "maxlogit", "energy", "loss", "jacobian", "ratio", "ratio_sq", "knn", "react", "vim", "odin", "openmax"} <= set(root.scorer.values)
     assert root.history.dims == ("run", "step", "quantity") and root.step.values.tolist() == [0, 1, 2, 3]
     assert root.geometry.dims == ("run", "diagnostic")
     auroc = root.results.sel(metric="auroc").values
