@@ -78,6 +78,8 @@ def test_figures_and_tables_are_rendered(finished):
     csv = (workdir / "results/tiny/tables/accuracy_auroc.csv").read_text().splitlines()
     assert csv[0] == "dataset,backbone,loss,metric,mean,std,n" and len(csv) == 5
     assert "| small_cnn" in (workdir / "results/tiny/tables/accuracy_auroc.md").read_text()
+    far = (workdir / "results/tiny/tables/far_vs_dimension.csv").read_text().splitlines()
+    assert far[0].startswith("d,K,tau,n_unknown,far_empirical,far_bound") and len(far) == 7
 
 
 def test_train_log_holds_the_job_output(finished):

@@ -1,4 +1,5 @@
 # Tables read only the merged store (see merged_store in common.smk).
+from osrstudy.synthetic import SYNTHETIC
 from osrstudy.tables import TABLES
 
 
@@ -24,3 +25,4 @@ rule table:
 rule tables:
     input:
         expand(rules.table.output, table=TABLES.names()),
+        expand(f"{OUT}/tables/{{experiment}}.{{ext}}", experiment=SYNTHETIC.names(), ext=["csv", "md"]),

@@ -1,0 +1,16 @@
+# Synthetic experiments of the theory: CPU only, no training, independent of the runs.
+from osrstudy.synthetic import SYNTHETIC
+
+
+rule synthetic:
+    output:
+        csv=f"{OUT}/tables/{{experiment}}.csv",
+        md=f"{OUT}/tables/{{experiment}}.md",
+    log:
+        f"{OUT}/logs/synthetic/{{experiment}}.log",
+    wildcard_constraints:
+        experiment="|".join(SYNTHETIC.names()),
+    conda:
+        "../envs/osrstudy.yaml"
+    shell:
+        "python -m osrstudy.synthetic {wildcards.experiment} --out {output.csv} {output.md} > {log} 2>&1"
