@@ -52,3 +52,13 @@ def jacobian_norms_estimate(
             squared = grads.detach().flatten(2).pow(2).sum(2).mean(0)
             norms.append(squared.sqrt())
     return torch.cat(norms)
+
+
+def interpolation_norms(
+    embed: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, x1: torch.Tensor, steps: int = 21
+) -> torch.Tensor:
+    """(pairs, steps) Jacobian norms at x_t = (1 - t) x0 + t x1, t = 0..1 (Jacobian-norm paper,
+    Fig. 4: the norm peaks in the open space between two known classes)."""
+    t = torch.linspace(0, 1, steps, device=x0.device, dtype=x0.dtype).view(1, steps, *[1] * (x0.dim() - 1))
+    path = (1 - t) * x0.unsqueeze(1) + t * x1.unsqueeze(1)  # (pairs, steps, ...)
+    return jacobian_norms(embed, path.flatten(0, 1)).view(len(x0), steps)

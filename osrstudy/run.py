@@ -17,7 +17,7 @@ from sklearn.metrics import davies_bouldin_score
 from osrstudy.backbones import build_backbone
 from osrstudy.data import load_split
 from osrstudy.geometry import class_means, diagnostics
-from osrstudy.jacobian import jacobian_norms
+from osrstudy.jacobian import interpolation_norms, jacobian_norms
 from osrstudy.losses import build_loss
 from osrstudy.metrics import METRICS, Scored, auroc
 from osrstudy.perturbation import odin_scores
@@ -27,6 +27,7 @@ from osrstudy.train import train
 
 EVAL_SET = "held_out"  # the dataset's own unknown classes; out-of-distribution sets add more
 PROBE_SAMPLES = 300  # cap on validation samples examined at each checkpoint
+INTERPOLATION_PAIRS, INTERPOLATION_STEPS = 16, 21  # Fig. 4 paths between test samples of two classes
 JACOBIAN_OF = "loss.represent(backbone(x)): the embedding the loss works on (unit-normalised for cosine losses)"
 
 
@@ -59,6 +60,15 @@ def features(backbone, loss, x: torch.Tensor, batch: int = 1024) -> dict[str, np
 def jacobians(backbone, loss, x: torch.Tensor, chunk: int) -> np.ndarray:
     backbone.eval(), loss.eval()
     return jacobian_norms(lambda b: loss.represent(backbone(b)), x, chunk).cpu().numpy()
+
+
+def interpolation_pairs(labels: np.ndarray, n_pairs: int, seed: int = 0) -> np.ndarray:
+    """(n, 2) fixed pairs of known samples from different classes (positions into `labels`)."""
+    known = np.flatnonzero(labels >= 0)
+    rng = np.random.default_rng(seed)
+    a, b = rng.choice(known, 4 * n_pairs), rng.choice(known, 4 * n_pairs)
+    different = labels[a] != labels[b]
+    return np.stack([a[different], b[different]], 1)[:n_pairs]
 
 
 def execute(
@@ -121,6 +131,10 @@ def execute(
     j_final = jacobians(backbone, loss, x_eval, ev["jacobian_chunk"])
     f_train["labels"], f_eval["jacobian_norm"] = split.train.labels, j_final
     f_eval["odin"] = odin_scores(lambda b: loss.logits(backbone(b)), x_eval, split.std).cpu().numpy()
+    pairs = interpolation_pairs(split.test.labels, INTERPOLATION_PAIRS)
+    path_norms = interpolation_norms(
+        lambda b: loss.represent(backbone(b)), x_test[pairs[:, 0]], x_test[pairs[:, 1]], INTERPOLATION_STEPS
+    ).cpu().numpy()
     with torch.no_grad():
         model = {"prototypes": loss.prototypes(torch.as_tensor(f_train["embedding"]), y_train.cpu())}
         if (head := loss.linear_head()) is not None:
@@ -167,6 +181,8 @@ def execute(
             "jacobian_norm_init": ("sample", j_init),
             "prototypes": (("class", "feature"), protos),
             **{f"score_{name}": ("sample", s) for name, s in zip(ev["scorers"], scores)},
+            "interpolation_jacobian_norm": (("pair", "path_t"), path_norms),
+            "pair_index": (("pair", "end"), split.test.index[pairs]),
         },
         coords={
             "partition": ("sample", partition),
@@ -174,6 +190,7 @@ def execute(
             "class_label": ("sample", np.concatenate([split.val.classes, split.test.classes])),
             "index": ("sample", np.concatenate([split.val.index, split.test.index])),
             "class": np.array(split.known),
+            "path_t": np.linspace(0, 1, INTERPOLATION_STEPS),
         },
         attrs={
             "run_id": run_id,

@@ -102,3 +102,30 @@ def far_vs_dimension(k: int = 4, tau: float = 0.2, n: int = 100_000, seed: int =
         for d in dims
     ]
     return pd.DataFrame(rows)
+
+
+def cap_probability(d: int, s: np.ndarray) -> np.ndarray:
+    """P(<U, u> >= s) for U uniform on the unit sphere in R^d (a regularised incomplete beta)."""
+    from scipy.special import betainc
+
+    s = np.asarray(s, dtype=np.float64)
+    half = 0.5 * betainc((d - 1) / 2, 0.5, np.clip(1 - s * s, 0, 1))
+    return np.where(s >= 0, half, 1 - half)
+
+
+def cap_discrepancy(
+    unknown: np.ndarray, n_directions: int = 200, thresholds: np.ndarray | None = None, seed: int = 0
+) -> float:
+    """Section 8.2: max over random directions u and thresholds s of the gap between the empirical
+    share of radially normalised unknowns with <z/|z|, u> >= s and the uniform cap probability.
+    A Monte Carlo lower bound on the supremum in (U-Norm), small for isotropic unknowns."""
+    z = np.asarray(unknown, dtype=np.float64)
+    norms = np.linalg.norm(z, axis=1)
+    z = z[norms > 0] / norms[norms > 0, None]
+    d = z.shape[1]
+    thresholds = np.linspace(-0.95, 0.95, 39) if thresholds is None else thresholds
+    u = np.random.default_rng(seed).normal(size=(n_directions, d))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    projections = z @ u.T  # (n, directions)
+    empirical = (projections[None, :, :] >= thresholds[:, None, None]).mean(1)  # (thresholds, directions)
+    return float(np.abs(empirical - cap_probability(d, thresholds)[:, None]).max())

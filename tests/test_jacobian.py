@@ -59,3 +59,17 @@ def test_projection_estimator_is_deterministic_for_a_seed():
     backbone = build_backbone("small_cnn", 1, 4).eval()
     x = torch.randn(5, 1, 8, 8)
     torch.testing.assert_close(jacobian_norms_estimate(backbone, x, 8, seed=3), jacobian_norms_estimate(backbone, x, 8, seed=3))
+
+
+def test_interpolation_norms_equal_norms_at_the_interpolated_points():
+    from osrstudy.jacobian import interpolation_norms
+
+    torch.manual_seed(3)
+    backbone = build_backbone("small_cnn", 1, 4).eval()
+    x0, x1 = torch.randn(3, 1, 8, 8), torch.randn(3, 1, 8, 8)
+    norms = interpolation_norms(backbone, x0, x1, steps=5)
+    assert norms.shape == (3, 5)
+    torch.testing.assert_close(norms[:, 0], jacobian_norms(backbone, x0))
+    torch.testing.assert_close(norms[:, -1], jacobian_norms(backbone, x1))
+    middle = 0.5 * x0 + 0.5 * x1
+    torch.testing.assert_close(norms[:, 2], jacobian_norms(backbone, middle))

@@ -64,6 +64,11 @@ def test_run_store_follows_the_results_contract(tmp_path, tiny_specs):
     assert samples.embedding.shape[1] == 8
     assert np.allclose(np.linalg.norm(samples.embedding.values, axis=1), 1, atol=1e-5)  # movr works on the sphere
     assert (samples.jacobian_norm > 0).all() and (samples.jacobian_norm_init > 0).all()
+    # Fig. 4 paths: both ends are known test samples of different classes
+    assert samples.interpolation_jacobian_norm.shape == (16, 21)
+    ends = samples.pair_index.values
+    by_index = dict(zip(samples["index"].values[samples.partition.values == "test"], samples.label.values[samples.partition.values == "test"]))
+    assert all(by_index[a] >= 0 and by_index[b] >= 0 and by_index[a] != by_index[b] for a, b in ends)
 
 
 def test_missing_or_corrupt_run_store_is_reported_with_a_fix(tmp_path):

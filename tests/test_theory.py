@@ -133,3 +133,46 @@ def test_dkw_correction_widens_and_can_become_trivial():
     assert corrected["scale"] == np.inf and corrected["threshold"] == 1.0 > plain["threshold"]
     widened = algorithm1_thresholds(np.tile(scores, 1000), np.zeros(30_000, dtype=int), 0.05, gamma=0.05)[0]
     assert plain["threshold"] < widened["threshold"] < 1.0
+
+
+def test_proposition_6_squared_ratio_never_exceeds_the_squared_ratio():
+    """R2 <= R^2 for any prototypes (mean of squares >= square of mean), so {R <= tau} lies inside
+    {R2 <= tau^2}: the outer inclusion of Theorem 8 (iv) and the t = tau^2 of the FAR bound."""
+    rng = np.random.default_rng(3)
+    p, z = rng.normal(size=(6, 4)), rng.normal(size=(10_000, 4)) * 3
+    assert (ratio_score(z, p, 2) <= ratio_score(z, p, 1) ** 2 + 1e-12).all()
+
+
+@pytest.mark.parametrize("code, k, d", [("simplex", 4, 3), ("simplex", 6, 8), ("harmonic", 5, 2), ("harmonic", 7, 4)])
+def test_corollary_9_balls_touch_exactly_at_the_tangent_threshold(code, k, d):
+    from osrstudy.geometry import tangent_ball_threshold
+
+    p = simplex_code(k, d, 1.3) if code == "simplex" else harmonic_code(k, d, 1.3)
+    tau = tangent_ball_threshold(p)
+    centres, radius = r2_sublevel_balls(p, tau)
+    from scipy.spatial.distance import pdist
+
+    assert pdist(centres).min() == pytest.approx(2 * radius, rel=1e-9)
+    below, above = r2_sublevel_balls(p, tau * 0.99), r2_sublevel_balls(p, min(tau * 1.01, 0.999))
+    assert pdist(below[0]).min() > 2 * below[1] and pdist(above[0]).min() < 2 * above[1]
+
+
+def test_cap_probability_matches_monte_carlo():
+    from osrstudy.theory import cap_probability
+
+    rng = np.random.default_rng(4)
+    for d in (2, 3, 8):
+        u = rng.normal(size=(400_000, d))
+        first = u[:, 0] / np.linalg.norm(u, axis=1)
+        for s in (-0.5, 0.0, 0.3, 0.8):
+            assert cap_probability(d, s) == pytest.approx((first >= s).mean(), abs=3e-3)
+
+
+def test_cap_discrepancy_is_small_for_isotropic_and_large_for_anisotropic_unknowns():
+    from osrstudy.theory import cap_discrepancy
+
+    rng = np.random.default_rng(5)
+    isotropic = rng.normal(size=(20_000, 8)) * 5
+    anisotropic = isotropic * np.array([10, 1, 1, 1, 1, 1, 1, 1]) + [3, 0, 0, 0, 0, 0, 0, 0]
+    assert cap_discrepancy(isotropic) < 0.03
+    assert cap_discrepancy(anisotropic) > 0.3
