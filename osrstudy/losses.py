@@ -36,6 +36,10 @@ class Loss(nn.Module):
     def validate(options: dict) -> None:
         """Raise ValueError for option combinations that make no sense."""
 
+    @classmethod
+    def check_dimensions(cls, n_classes: int, embed_dim: int) -> None:
+        """Raise ValueError when the loss cannot exist for K classes in d dimensions."""
+
     def represent(self, z: torch.Tensor) -> torch.Tensor:
         return z
 
@@ -157,3 +161,133 @@ class MarginalOneVsRest(Loss):
 
     def factors(self) -> dict:
         return {"normalize": self.normalize, "margin": self.margin, "scale_T": self.scale_T}
+
+
+@LOSSES.register("nsce")
+class NormalisedSoftmaxCrossEntropy(Loss):
+    """N-SCE: softmax cross-entropy on T cos(f(x), w_k), embedding and prototypes unit-normalised."""
+
+    defaults: ClassVar[dict] = {"scale_T": 32.0}
+
+    def __init__(self, n_classes: int, embed_dim: int, scale_T: float):
+        super().__init__(n_classes, embed_dim)
+        self.scale_T = float(scale_T)
+        self.weight = nn.Parameter(torch.randn(n_classes, embed_dim) / math.sqrt(embed_dim))
+
+    def represent(self, z):
+        return F.normalize(z, dim=1)
+
+    def logits(self, z):
+        return self.scale_T * self.represent(z) @ F.normalize(self.weight, dim=1).T
+
+    def forward(self, z, y):
+        return F.cross_entropy(self.logits(z), y)
+
+    def sample_loss(self, z):
+        logits = self.logits(z).double()
+        return torch.logsumexp(logits, 1) - logits.max(1).values
+
+    def prototypes(self, train_repr, train_labels):
+        return F.normalize(self.weight, dim=1).detach()
+
+    def linear_head(self):
+        weight = self.scale_T * F.normalize(self.weight, dim=1).detach()
+        return weight, torch.zeros(len(weight), device=weight.device)
+
+    def factors(self):
+        return {"normalize": True, "scale_T": self.scale_T}
+
+
+@LOSSES.register("doc")
+class DeepOpenClassification(Loss):
+    """DOC (Shu et al. 2017): one sigmoid per class on a linear head, no normalisation, no margin."""
+
+    def __init__(self, n_classes: int, embed_dim: int):
+        super().__init__(n_classes, embed_dim)
+        self.head = nn.Linear(embed_dim, n_classes)
+
+    def logits(self, z):
+        return self.head(z)
+
+    def forward(self, z, y):
+        return MarginalOneVsRest._ovr_loss(self.head(z), y).mean()
+
+    def sample_loss(self, z):
+        logits = self.head(z).double()
+        return MarginalOneVsRest._ovr_loss(logits, logits.argmax(1))
+
+    def linear_head(self):
+        return self.head.weight.detach(), self.head.bias.detach()
+
+    def factors(self):
+        return {"normalize": False}
+
+
+class PrototypeLoss(Loss):
+    """Balanced-geometry paper, section 9.1: cross-entropy on negative squared prototype distances
+    + compactness * ||z - p_y||^2 + ratio * R2 at the true label. Prototypes have radius `radius`
+    (the expand factor). The paper does not state its coefficients: these defaults are ours.
+    Logit-based scorers use a frozen linear head fitted on train embeddings (no linear_head)."""
+
+    code: ClassVar[str]
+    learnable: ClassVar[bool] = False
+    defaults: ClassVar[dict] = {"radius": 1.0, "compactness": 0.01, "ratio": 0.1}
+
+    @classmethod
+    def check_dimensions(cls, n_classes: int, embed_dim: int) -> None:
+        from osrstudy import codes
+
+        getattr(codes, f"{cls.code}_code")(n_classes, embed_dim)  # raises with the fix in its message
+
+    def __init__(self, n_classes: int, embed_dim: int, radius: float, compactness: float, ratio: float):
+        super().__init__(n_classes, embed_dim)
+        from osrstudy import codes
+
+        code = torch.tensor(getattr(codes, f"{self.code}_code")(n_classes, embed_dim, radius), dtype=torch.float32)
+        self.radius, self.compactness, self.ratio = float(radius), float(compactness), float(ratio)
+        if self.learnable:
+            self.centres = nn.Parameter(code)
+        else:
+            self.register_buffer("centres", code)
+
+    def squared_distances(self, z):
+        return (z.unsqueeze(1) - self.centres.unsqueeze(0)).pow(2).sum(-1)
+
+    def logits(self, z):
+        return -self.squared_distances(z)
+
+    def _loss(self, d2, y):
+        own = d2.gather(1, y[:, None]).squeeze(1)
+        rivals = (d2.sum(1) - own) / (self.n_classes - 1)
+        return F.cross_entropy(-d2, y, reduction="none") + self.compactness * own + self.ratio * own / rivals.clamp_min(1e-12)
+
+    def forward(self, z, y):
+        return self._loss(self.squared_distances(z), y).mean()
+
+    def sample_loss(self, z):
+        d2 = self.squared_distances(z).double()
+        return self._loss(d2, d2.argmin(1))
+
+    def prototypes(self, train_repr, train_labels):
+        return self.centres.detach()
+
+    def factors(self):
+        return {"normalize": False, "radius": self.radius, "prototype_code": self.code}
+
+
+@LOSSES.register("simplex")
+class SimplexPrototypes(PrototypeLoss):
+    code = "simplex"
+
+
+@LOSSES.register("harmonic")
+class HarmonicPrototypes(PrototypeLoss):
+    code = "harmonic"
+
+
+@LOSSES.register("learned")
+class LearnedPrototypes(PrototypeLoss):
+    """Prototypes as parameters, initialised from the harmonic code."""
+
+    code = "harmonic"
+    learnable = True

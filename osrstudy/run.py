@@ -62,6 +62,17 @@ def jacobians(backbone, loss, x: torch.Tensor, chunk: int) -> np.ndarray:
     return jacobian_norms(lambda b: loss.represent(backbone(b)), x, chunk).cpu().numpy()
 
 
+def fit_linear_head(z: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(W (K, d), b (K,)) of a multinomial logistic regression on known training embeddings."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(max_iter=2000).fit(z.astype(np.float64), labels)
+    weight, bias = clf.coef_, clf.intercept_
+    if k == 2:  # scikit-learn keeps one row for two classes: split it symmetrically
+        weight, bias = np.concatenate([-weight, weight]) / 2, np.r_[-bias, bias] / 2
+    return weight.astype(np.float32), bias.astype(np.float32)
+
+
 def interpolation_pairs(labels: np.ndarray, n_pairs: int, seed: int = 0) -> np.ndarray:
     """(n, 2) fixed pairs of known samples from different classes (positions into `labels`)."""
     known = np.flatnonzero(labels >= 0)
@@ -128,21 +139,36 @@ def execute(
     train_seconds = time.perf_counter() - t_train
 
     f_train, f_eval = features(backbone, loss, x_train), features(backbone, loss, x_eval)
+    predictions, loss_logits = f_eval["logits"].argmax(1), f_eval["logits"]
     j_final = jacobians(backbone, loss, x_eval, ev["jacobian_chunk"])
     f_train["labels"], f_eval["jacobian_norm"] = split.train.labels, j_final
-    f_eval["odin"] = odin_scores(lambda b: loss.logits(backbone(b)), x_eval, split.std).cpu().numpy()
+
+    # Logit-based scorers read a linear head: the loss's own, or (balanced-geometry paper 9.1) a
+    # frozen one fitted on the known-class training embeddings only.
+    head = loss.linear_head()
+    head_fitted = head is None
+    if head_fitted:
+        head = tuple(torch.as_tensor(a, device=device) for a in fit_linear_head(f_train["embedding"], split.train.labels, k))
+        for f in (f_train, f_eval):
+            f["logits"] = f["embedding"] @ head[0].cpu().numpy().T + head[1].cpu().numpy()
+    weight, bias = head
+
+    def head_logits(b: torch.Tensor) -> torch.Tensor:
+        return loss.represent(backbone(b)) @ weight.T + bias
+
+    f_eval["odin"] = odin_scores(head_logits, x_eval, split.std).cpu().numpy()
     pairs = interpolation_pairs(split.test.labels, INTERPOLATION_PAIRS)
     path_norms = interpolation_norms(
         lambda b: loss.represent(backbone(b)), x_test[pairs[:, 0]], x_test[pairs[:, 1]], INTERPOLATION_STEPS
     ).cpu().numpy()
     with torch.no_grad():
-        model = {"prototypes": loss.prototypes(torch.as_tensor(f_train["embedding"]), y_train.cpu())}
-        if (head := loss.linear_head()) is not None:
-            model["head_weight"], model["head_bias"] = head
+        model = {
+            "prototypes": loss.prototypes(torch.as_tensor(f_train["embedding"]), y_train.cpu()),
+            "head_weight": weight, "head_bias": bias,
+        }
     model = {name: value.cpu().numpy() for name, value in model.items()}
     labels = np.concatenate([split.val.labels, split.test.labels])
     partition = np.array(["val"] * len(x_val) + ["test"] * len(x_test))
-    predictions = f_eval["logits"].argmax(1)
     test = partition == "test"
 
     scores = np.full((len(ev["scorers"]), len(labels)), np.nan)
@@ -175,7 +201,8 @@ def execute(
     samples = xr.Dataset(
         {
             "embedding": (("sample", "feature"), f_eval["embedding"]),
-            "logits": (("sample", "class"), f_eval["logits"]),
+            "logits": (("sample", "class"), loss_logits),
+            **({"head_logits": (("sample", "class"), f_eval["logits"])} if head_fitted else {}),
             "prediction": ("sample", predictions),
             "jacobian_norm": ("sample", j_final),
             "jacobian_norm_init": ("sample", j_init),
@@ -198,6 +225,7 @@ def execute(
             "factors": json.dumps(factors, sort_keys=True),
             "known_classes": list(split.known),
             "jacobian_of": JACOBIAN_OF,
+            "logit_head": "frozen linear head fitted on train embeddings" if head_fitted else "the loss's own",
             "not_applicable": json.dumps(not_applicable),
             "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
             "torch_version": torch.__version__,

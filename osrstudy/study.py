@@ -84,7 +84,7 @@ def expand_study(study: dict) -> list[dict]:
     """
     from osrstudy.backbones import BACKBONES
     from osrstudy.data import DATASETS
-    from osrstudy.losses import resolve_loss
+    from osrstudy.losses import LOSSES, resolve_loss
     from osrstudy.metrics import METRICS
     from osrstudy.scorers import SCORERS
 
@@ -115,11 +115,15 @@ def expand_study(study: dict) -> list[dict]:
         for dataset, split, backbone, embed_dim, (loss, options), seed in itertools.product(
             block["datasets"], block["splits"], block["backbones"], block["embed_dims"], losses, block["seeds"]
         ):
-            n_splits = len(DATASETS[dataset]().known_splits())
-            if split >= n_splits:
+            known_splits = DATASETS[dataset]().known_splits()
+            if split >= len(known_splits):
                 raise StudyConfigError(
-                    f"{where}.splits: dataset {dataset!r} has splits 0..{n_splits - 1}; got {split}"
+                    f"{where}.splits: dataset {dataset!r} has splits 0..{len(known_splits) - 1}; got {split}"
                 )
+            try:
+                LOSSES[loss].check_dimensions(len(known_splits[split]), embed_dim)
+            except ValueError as err:
+                raise StudyConfigError(f"{where}: loss {loss!r} on {dataset} split {split}: {err}") from None
             train = {
                 "dataset": dataset,
                 "split": split,

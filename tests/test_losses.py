@@ -80,3 +80,74 @@ def test_unknown_loss_and_option_get_did_you_mean():
 
 def test_movr_defaults_are_the_papers():
     assert resolve_loss("movr", {}) == {"scale_T": 32.0, "margin": 0.5, "normalize": True}
+
+
+def test_nsce_is_cross_entropy_on_scaled_cosines():
+    loss = build_loss("nsce", 2, 2, {"scale_T": 4.0})
+    with torch.no_grad():
+        loss.weight.copy_(torch.tensor([[2.0, 0.0], [0.0, 3.0]]))
+    z, y = torch.tensor([[3.0, 4.0]]), torch.tensor([1])  # unit z = (0.6, 0.8): cosines (0.6, 0.8)
+    expected = -math.log(math.exp(4 * 0.8) / (math.exp(4 * 0.6) + math.exp(4 * 0.8)))
+    assert loss(z, y).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_doc_is_one_vs_rest_sigmoid_on_a_linear_head():
+    loss = build_loss("doc", 2, 2, {})
+    with torch.no_grad():
+        loss.head.weight.copy_(torch.eye(2)), loss.head.bias.copy_(torch.tensor([0.5, -0.5]))
+    z, y = torch.tensor([[1.0, 2.0]]), torch.tensor([0])  # logits (1.5, 1.5)
+    assert loss(z, y).item() == pytest.approx(softplus(-1.5) + softplus(1.5), rel=1e-6)
+
+
+def test_prototype_loss_by_hand():
+    loss = build_loss("harmonic", 3, 2, {"radius": 1.0, "compactness": 0.5, "ratio": 2.0})
+    p = loss.centres.numpy().astype(np.float64)
+    z = np.array([0.3, -0.2])
+    d2 = ((z - p) ** 2).sum(1)
+    y = 1
+    ce = -np.log(np.exp(-d2[y]) / np.exp(-d2).sum())
+    expected = ce + 0.5 * d2[y] + 2.0 * d2[y] / np.delete(d2, y).mean()
+    value = loss(torch.tensor(z[None], dtype=torch.float32), torch.tensor([y])).item()
+    assert value == pytest.approx(expected, rel=1e-5)
+
+
+def test_fixed_prototypes_stay_and_learned_ones_move():
+    for name, moves in [("simplex", False), ("harmonic", False), ("learned", True)]:
+        torch.manual_seed(0)
+        loss = build_loss(name, 4, 3, {})
+        before = loss.centres.detach().clone()
+        params = list(loss.parameters())
+        if params:
+            opt = torch.optim.SGD(params, lr=0.1)
+            loss(torch.randn(16, 3), torch.randint(0, 4, (16,))).backward()
+            opt.step()
+        assert (not torch.equal(before, loss.centres.detach())) == moves, name
+
+
+def test_learned_prototypes_start_from_the_harmonic_code():
+    from osrstudy.codes import harmonic_code
+
+    loss = build_loss("learned", 5, 4, {"radius": 2.0})
+    np.testing.assert_allclose(loss.centres.detach().numpy(), harmonic_code(5, 4, 2.0), atol=1e-6)
+
+
+def test_simplex_needs_dimension_k_minus_one_and_harmonic_does_not():
+    from osrstudy.losses import LOSSES
+
+    with pytest.raises(ValueError, match="d >= 5"):
+        LOSSES["simplex"].check_dimensions(6, 4)
+    LOSSES["harmonic"].check_dimensions(6, 4)
+    LOSSES["learned"].check_dimensions(80, 8)
+
+
+def test_frozen_head_fits_known_embeddings():
+    from osrstudy.run import fit_linear_head
+
+    rng = np.random.default_rng(0)
+    for k in (2, 4):
+        centres = rng.normal(size=(k, 3)) * 5
+        labels = rng.integers(0, k, 400)
+        z = centres[labels] + rng.normal(size=(400, 3)) * 0.3
+        w, b = fit_linear_head(z, labels, k)
+        assert w.shape == (k, 3) and b.shape == (k,)
+        assert ((z @ w.T + b).argmax(1) == labels).mean() > 0.97

@@ -95,3 +95,11 @@ def test_demo_config_is_valid_and_has_ten_runs():
     runs = expand_study(load_study(REPO / "config" / "demo.yaml"))
     assert len(runs) == 10
     assert {r["train"]["loss"] for r in runs} == {"sce", "movr"}
+
+
+def test_simplex_below_its_dimension_is_refused_before_any_job():
+    study = copy.deepcopy(BASE)
+    study["blocks"]["a"]["losses"] = ["simplex"]
+    study["blocks"]["a"]["embed_dims"] = [4]  # digits: K = 6 known classes need d >= 5
+    with pytest.raises(StudyConfigError, match="needs embedding dimension d >= 5; got d = 4"):
+        expand_study(study)
