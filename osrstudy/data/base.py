@@ -1,8 +1,9 @@
 """What every dataset provides, and how an open-set split is cut from it.
 
 A dataset yields all of its samples once, with a fixed train / val / test partition; a split only
-decides which classes are known. Train holds known classes only; val holds known and unknown
-samples (for calibration); test is the official test split (or a fixed stratified share).
+decides which classes are known. Train holds known classes only; val (a fixed stratified share of
+the official train split) holds known and unknown samples, for calibration; test is the official
+test split (or a fixed stratified share where there is none).
 """
 from __future__ import annotations
 
@@ -76,14 +77,16 @@ class OpenSetSplit:
 
 
 def cut_split(samples: Samples, known: list[int]) -> dict[str, Partition]:
-    """Relabel known classes 0..K-1 and route unknown train-partition samples to val."""
+    """Relabel known classes 0..K-1. Train keeps the known classes of the train partition; val is
+    the whole val partition (known and unknown, for calibration); unknown-class samples of the
+    train partition are used nowhere, which keeps val a fixed share of the data."""
     lookup = np.full(int(samples.labels.max()) + 1, UNKNOWN, dtype=np.int64)
     lookup[np.asarray(known)] = np.arange(len(known))
     labels = lookup[samples.labels]
     is_known = labels != UNKNOWN
     masks = {
         "train": (samples.partition == "train") & is_known,
-        "val": (samples.partition == "val") | ((samples.partition == "train") & ~is_known),
+        "val": samples.partition == "val",
         "test": samples.partition == "test",
     }
     return {
