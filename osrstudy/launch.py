@@ -18,12 +18,13 @@ LAUNCHERS = ("local", "debug")
 TAIL_LINES = 40
 
 
-def run_job(spec: dict, output: str, checkpoint_dir: str, threads: int | None, data_root: str | None) -> dict:
+def run_job(spec: dict, output: str, checkpoint_dir: str, threads: int | None, data_root: str | None,
+            jacobian_chunk: int = 256) -> dict:
     """Entry point inside the job (pickled by reference, so it must stay importable and light)."""
     from osrstudy.run import execute
 
     return execute(
-        spec, output, checkpoint_dir, threads=threads, data_root=data_root,
+        spec, output, checkpoint_dir, threads=threads, data_root=data_root, jacobian_chunk=jacobian_chunk,
         log=lambda line: print(line, flush=True),
     )
 
@@ -56,11 +57,12 @@ def launch(
     threads: int | None = 1,
     timeout_min: int = 60,
     data_root: str | None = None,
+    jacobian_chunk: int = 256,
 ) -> dict:
     run_id = spec["run_id"]
     executor = make_executor(launcher, Path(jobs_dir), timeout_min, threads)
     executor.update_parameters(name=run_id)
-    job = executor.submit(run_job, spec, output, checkpoint_dir, threads, data_root or None)
+    job = executor.submit(run_job, spec, output, checkpoint_dir, threads, data_root or None, jacobian_chunk)
     print(f"[{run_id}] submitted to {launcher} as job {job.job_id}; job logs in {jobs_dir}", flush=True)
     if record:
         # Kept outside the rule's outputs: snakemake deletes those when a job is killed.
@@ -93,10 +95,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--timeout-min", type=int, default=60)
     p.add_argument("--data-root", default="", help="where downloaded datasets live ('' = the dataset's default)")
+    p.add_argument("--jacobian-chunk", type=int, default=256, help="samples per batched Jacobian (memory bound)")
     a = p.parse_args(argv)
     launch(
         json.loads(a.spec), a.output, a.checkpoint_dir, a.launcher, a.jobs_dir, a.record, a.threads,
-        a.timeout_min, a.data_root,
+        a.timeout_min, a.data_root, a.jacobian_chunk,
     )
 
 

@@ -88,6 +88,7 @@ def execute(
     checkpoint_dir: str | Path | None = None,
     threads: int | None = None,
     data_root: str | None = None,
+    jacobian_chunk: int = 256,
     on_checkpoint: Callable[[int], None] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
@@ -108,7 +109,7 @@ def execute(
     loss = build_loss(tr["loss"], k, tr["embed_dim"], tr["loss_options"]).to(device)
 
     x_eval = torch.cat([x_val, x_test])
-    j_init = jacobians(backbone, loss, x_eval, ev["jacobian_chunk"])
+    j_init = jacobians(backbone, loss, x_eval, jacobian_chunk)
 
     probe_idx = torch.randperm(len(x_val), generator=torch.Generator().manual_seed(0))[:PROBE_SAMPLES]
     x_probe, y_probe = x_val[probe_idx.to(device)], split.val.labels[probe_idx.numpy()]
@@ -116,7 +117,7 @@ def execute(
     def probe() -> dict[str, float]:
         f = features(backbone, loss, x_probe)
         known = y_probe >= 0
-        j = jacobians(backbone, loss, x_probe, ev["jacobian_chunk"])
+        j = jacobians(backbone, loss, x_probe, jacobian_chunk)
         z_known, y_known = f["embedding"][known], y_probe[known]
         return {
             "val_accuracy": float((f["logits"].argmax(1)[known] == y_probe[known]).mean()),
@@ -140,7 +141,7 @@ def execute(
 
     f_train, f_eval = features(backbone, loss, x_train), features(backbone, loss, x_eval)
     predictions, loss_logits = f_eval["logits"].argmax(1), f_eval["logits"]
-    j_final = jacobians(backbone, loss, x_eval, ev["jacobian_chunk"])
+    j_final = jacobians(backbone, loss, x_eval, jacobian_chunk)
     f_train["labels"], f_eval["jacobian_norm"] = split.train.labels, j_final
 
     # Logit-based scorers read a linear head: the loss's own, or (balanced-geometry paper 9.1) a

@@ -29,7 +29,6 @@ EVALUATION_DEFAULTS = {
                 "knn", "react", "vim", "odin", "openmax"],
     "metrics": ["auroc", "oscr", "accuracy", "fpr95", "aupr_in", "aupr_out", "detacc", "macro_f1",
                 "balanced_accuracy_val"],
-    "jacobian_chunk": 256,
 }
 BLOCK_DEFAULTS = {"splits": [0], "embed_dims": [32], "seeds": [0]}
 

@@ -90,9 +90,12 @@ def test_train_log_holds_the_job_output(finished):
     assert "submitted to local as job" in text and "epoch 3/3" in text
 
 
-def test_switching_launcher_reruns_nothing(finished):
+def test_switching_launcher_or_resources_reruns_nothing(finished):
     workdir, config = finished
-    done = snakemake(workdir, "-n", "--cores", "2", "--config", f"study={config}", "launcher=debug")
+    done = snakemake(
+        workdir, "-n", "--cores", "2", "--config", f"study={config}", "launcher=debug",
+        "--set-resources", "train:jacobian_chunk=64",
+    )
     assert "Nothing to be done" in done.stdout + done.stderr
 
 

@@ -1,6 +1,7 @@
 # One job per run: osrstudy.launch hands it to submitit (local subprocess, debug, or a cluster).
-# The launcher, its settings and the data root travel as resources, never params, so changing them
-# does not make snakemake rerun finished runs.
+# The launcher, its settings, the data root and the Jacobian chunk size (a memory bound) travel as
+# resources, never params, so changing them does not make snakemake rerun finished runs; override
+# per run with e.g. --set-resources train:jacobian_chunk=64.
 
 
 rule train:
@@ -20,11 +21,12 @@ rule train:
         launcher=config.get("launcher", "local"),
         runtime=60,
         data_root=STUDY.get("data_root") or "",
+        jacobian_chunk=256,
     conda:
         "../envs/osrstudy.yaml"
     shell:
         "python -m osrstudy.launch --spec {params.spec:q} --output {output}"
         " --checkpoint-dir {params.checkpoints} --jobs-dir {params.jobs} --record {params.record}"
         " --launcher {resources.launcher} --threads {threads} --timeout-min {resources.runtime}"
-        " --data-root={resources.data_root:q}"
+        " --data-root={resources.data_root:q} --jacobian-chunk {resources.jacobian_chunk}"
         " > {log} 2>&1"
