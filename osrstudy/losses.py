@@ -7,6 +7,7 @@ A loss is an nn.Module holding its own head (linear weights, prototypes) and ans
 - logits(z): inference logits (no margin), for MSP / MaxLogit / prediction;
 - sample_loss(z): the sample-wise loss at the predicted label (the Jacobian-norm paper's
   inference score, section 5.3; higher = more unknown);
+- native_score(z): the method's own inference score (default: the sample-wise loss);
 - prototypes(train_repr, train_labels): (K, d) class prototypes for geometry diagnostics;
 - factors(): study coordinates it sets (normalize, margin, scale_T, ...).
 """
@@ -47,6 +48,10 @@ class Loss(nn.Module):
         """Default: class means of the training representations."""
         onehot = F.one_hot(train_labels, self.n_classes).to(train_repr.dtype)
         return (onehot.T @ train_repr) / onehot.sum(0).clamp_min(1)[:, None]
+
+    def native_score(self, z: torch.Tensor) -> torch.Tensor:
+        """The method's own inference score (higher = more unknown); default: the sample-wise loss."""
+        return self.sample_loss(z)
 
     def linear_head(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(W, b) with logits = represent(z) @ W.T + b, when the logits are that; else None."""
@@ -291,3 +296,74 @@ class LearnedPrototypes(PrototypeLoss):
 
     code = "harmonic"
     learnable = True
+
+
+@LOSSES.register("gcpl")
+class ConvolutionalPrototypeLearning(Loss):
+    """GCPL / CPN (Yang et al. 2018, 2022): learned prototypes, distance-based cross-entropy on
+    -||z - m_k||^2 plus `pl_weight` * ||z - m_y||^2 (the prototype loss). Own score: the distance
+    to the nearest prototype."""
+
+    defaults: ClassVar[dict] = {"pl_weight": 0.1}
+
+    def __init__(self, n_classes: int, embed_dim: int, pl_weight: float):
+        super().__init__(n_classes, embed_dim)
+        self.pl_weight = float(pl_weight)
+        self.centres = nn.Parameter(torch.randn(n_classes, embed_dim))
+
+    def logits(self, z):
+        return -(z.unsqueeze(1) - self.centres.unsqueeze(0)).pow(2).sum(-1)
+
+    def forward(self, z, y):
+        logits = self.logits(z)
+        return F.cross_entropy(logits, y) - self.pl_weight * logits.gather(1, y[:, None]).mean()
+
+    def sample_loss(self, z):
+        logits = self.logits(z).double()
+        y = logits.argmax(1)
+        return F.cross_entropy(logits, y, reduction="none") - self.pl_weight * logits.gather(1, y[:, None]).squeeze(1)
+
+    def native_score(self, z):
+        return -self.logits(z).max(1).values
+
+    def prototypes(self, train_repr, train_labels):
+        return self.centres.detach()
+
+
+@LOSSES.register("rpl")
+class ReciprocalPoints(Loss):
+    """RPL (Chen et al. 2020): one reciprocal point P_k per class, the "otherness" of class k.
+    Logit_k = mean over dimensions of (z - P_k)^2 (far from P_k = more like class k); loss =
+    cross-entropy + `radius_weight` * (mean_dims (z - P_y)^2 - R)^2 with a learned radius R, which
+    bounds the open space. Own score: minus the largest logit."""
+
+    defaults: ClassVar[dict] = {"radius_weight": 0.1}
+
+    def __init__(self, n_classes: int, embed_dim: int, radius_weight: float):
+        super().__init__(n_classes, embed_dim)
+        self.radius_weight = float(radius_weight)
+        self.points = nn.Parameter(0.1 * torch.randn(n_classes, embed_dim))
+        self.radius = nn.Parameter(torch.zeros(()))
+
+    def logits(self, z):
+        return (z.unsqueeze(1) - self.points.unsqueeze(0)).pow(2).mean(-1)
+
+    def _loss(self, logits, y):
+        own = logits.gather(1, y[:, None]).squeeze(1)
+        return F.cross_entropy(logits, y, reduction="none") + self.radius_weight * (own - self.radius).pow(2)
+
+    def forward(self, z, y):
+        return self._loss(self.logits(z), y).mean()
+
+    def sample_loss(self, z):
+        logits = self.logits(z).double()
+        return self._loss(logits, logits.argmax(1))
+
+    def native_score(self, z):
+        return -self.logits(z).max(1).values
+
+    # prototypes(): the default class means. Reciprocal points mark where a class is *not*, so
+    # distance scorers must not treat them as class centres.
+
+    def factors(self):
+        return {"normalize": False}

@@ -48,12 +48,13 @@ def to_device(images: np.ndarray, mean, std, device) -> torch.Tensor:
 @torch.no_grad()
 def features(backbone, loss, x: torch.Tensor, batch: int = 1024) -> dict[str, np.ndarray]:
     backbone.eval(), loss.eval()
-    parts = {"embedding": [], "logits": [], "sample_loss": []}
+    parts = {"embedding": [], "logits": [], "sample_loss": [], "native_score": []}
     for chunk in x.split(batch):
         z = backbone(chunk)
         parts["embedding"].append(loss.represent(z))
         parts["logits"].append(loss.logits(z))
         parts["sample_loss"].append(loss.sample_loss(z))
+        parts["native_score"].append(loss.native_score(z).double())
     return {k: torch.cat(v).cpu().numpy() for k, v in parts.items()}
 
 

@@ -120,6 +120,18 @@ class SampleWiseLoss(Scorer):
         return features["sample_loss"].astype(np.float64)
 
 
+@SCORERS.register("native")
+class NativeScore(Scorer):
+    """Each method's own inference score (Loss.native_score): the sample-wise loss for SCE, N-SCE,
+    DOC, m-OvR and the prototype losses; nearest-prototype distance for GCPL; minus the largest
+    reciprocal-point distance for RPL."""
+
+    requires = ("native_score",)
+
+    def score(self, features):
+        return features["native_score"].astype(np.float64)
+
+
 @SCORERS.register("jacobian")
 class JacobianNorm(Scorer):
     """||df/dx||_F of the representation: larger off the known classes (Jacobian-norm paper, Thm 2)."""

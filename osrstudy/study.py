@@ -25,7 +25,7 @@ TRAINING_DEFAULTS = {
 }
 SCHEDULE_DEFAULTS = {"checkpoint_every": 5}
 EVALUATION_DEFAULTS = {
-    "scorers": ["msp", "maxlogit", "energy", "loss", "jacobian", "min_distance", "ratio", "ratio_sq",
+    "scorers": ["msp", "maxlogit", "energy", "loss", "native", "jacobian", "min_distance", "ratio", "ratio_sq",
                 "knn", "react", "vim", "odin", "openmax"],
     "metrics": ["auroc", "oscr", "accuracy", "fpr95", "aupr_in", "aupr_out", "detacc", "macro_f1",
                 "balanced_accuracy_val"],

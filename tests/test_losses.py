@@ -151,3 +151,39 @@ def test_frozen_head_fits_known_embeddings():
         w, b = fit_linear_head(z, labels, k)
         assert w.shape == (k, 3) and b.shape == (k,)
         assert ((z @ w.T + b).argmax(1) == labels).mean() > 0.97
+
+
+def test_gcpl_is_distance_cross_entropy_plus_prototype_loss():
+    loss = build_loss("gcpl", 2, 2, {"pl_weight": 0.5})
+    with torch.no_grad():
+        loss.centres.copy_(torch.tensor([[0.0, 0.0], [1.0, 1.0]]))
+    z, y = torch.tensor([[0.0, 1.0]]), torch.tensor([1])  # squared distances (1, 1)
+    assert loss(z, y).item() == pytest.approx(math.log(2) + 0.5 * 1.0, rel=1e-6)
+    assert loss.native_score(torch.tensor([[0.0, 3.0]])).item() == pytest.approx(5.0)  # to (1, 1)
+
+
+def test_rpl_logits_are_distances_to_reciprocal_points():
+    loss = build_loss("rpl", 2, 2, {"radius_weight": 0.5})
+    with torch.no_grad():
+        loss.points.copy_(torch.tensor([[0.0, 0.0], [2.0, 0.0]]))
+        loss.radius.fill_(1.0)
+    z, y = torch.tensor([[0.0, 2.0]]), torch.tensor([0])
+    logits = torch.tensor([[4.0 / 2, 8.0 / 2]])  # mean over 2 dims of the squared offsets
+    torch.testing.assert_close(loss.logits(z), logits)
+    expected = F.cross_entropy(logits, y).item() + 0.5 * (2.0 - 1.0) ** 2
+    assert loss(z, y).item() == pytest.approx(expected, rel=1e-6)
+    assert loss.native_score(z).item() == pytest.approx(-4.0)
+    # the radius is learned
+    assert any(p is loss.radius for p in loss.parameters())
+
+
+@pytest.mark.parametrize("name", ["sce", "nsce", "doc", "movr", "simplex", "harmonic", "learned", "gcpl", "rpl"])
+def test_every_loss_trains_one_step_and_scores_every_sample(name):
+    torch.manual_seed(0)
+    loss = build_loss(name, 4, 6, {})
+    z = torch.randn(8, 6, requires_grad=True)
+    value = loss(z, torch.randint(0, 4, (8,)))
+    value.backward()
+    assert torch.isfinite(value) and z.grad.abs().sum() > 0
+    for out in (loss.logits(z), loss.sample_loss(z), loss.native_score(z)):
+        assert out.shape[0] == 8 and torch.isfinite(out).all()

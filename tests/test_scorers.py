@@ -25,6 +25,7 @@ def feature_arrays(n, model):
         "sample_loss": rng.random(n),
         "jacobian_norm": rng.random(n),
         "odin": -rng.random(n),
+        "native_score": rng.random(n),
         "labels": rng.integers(0, K, n),
     }
 
