@@ -181,6 +181,7 @@ def execute(
             not_applicable[name] = f"needs {', '.join(missing)}"
             continue
         scores[i] = cls().fit(f_train, model).score(f_eval)
+
     def scored(s: np.ndarray, part: np.ndarray) -> Scored:
         return Scored(s[part], labels[part], predictions[part])
 

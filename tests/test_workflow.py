@@ -1,5 +1,4 @@
 """Real snakemake runs of a tiny study in a temporary directory, through submitit's local executor."""
-import os
 import shutil
 import subprocess
 import sys
