@@ -7,6 +7,20 @@ from typing import Callable
 from osrstudy.registry import Registry
 
 
+def write_table(table, caption: str, markdown_body: str, outputs: list[str]) -> None:
+    """Write a table as CSV (tidy, full precision) and/or Markdown (caption + readable body)."""
+    from pathlib import Path
+
+    for out in map(Path, outputs):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix == ".csv":
+            table.to_csv(out, index=False)
+        elif out.suffix == ".md":
+            out.write_text(f"{' '.join(caption.split())}\n\n{markdown_body.rstrip()}\n")
+        else:
+            raise SystemExit(f"unknown table format {out.suffix!r} for {out}; use .csv or .md")
+
+
 def render_main(
     module: str, registry: Registry, render: Callable[[str, str, list[str]], None], formats: str,
     argv: list[str] | None = None,

@@ -150,9 +150,10 @@ def execute(
     head = loss.linear_head()
     head_fitted = head is None
     if head_fitted:
-        head = tuple(torch.as_tensor(a, device=device) for a in fit_linear_head(f_train["embedding"], split.train.labels, k))
+        w, b = fit_linear_head(f_train["embedding"], split.train.labels, k)
         for f in (f_train, f_eval):
-            f["logits"] = f["embedding"] @ head[0].cpu().numpy().T + head[1].cpu().numpy()
+            f["logits"] = f["embedding"] @ w.T + b
+        head = (torch.as_tensor(w, device=device), torch.as_tensor(b, device=device))
     weight, bias = head
 
     def head_logits(b: torch.Tensor) -> torch.Tensor:

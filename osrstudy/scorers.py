@@ -157,20 +157,17 @@ class Ratio(Scorer):
 
     requires = ("embedding",)
     requires_model = ("prototypes",)
+    power: ClassVar[int] = 1
 
     def score(self, features):
-        return ratio_score(features["embedding"], self.model["prototypes"], power=1)
+        return ratio_score(features["embedding"], self.model["prototypes"], power=self.power)
 
 
 @SCORERS.register("ratio_sq")
-class RatioSquared(Scorer):
+class RatioSquared(Ratio):
     """R2: squared nearest distance / mean squared rival distance (a distinct score, not R^2)."""
 
-    requires = ("embedding",)
-    requires_model = ("prototypes",)
-
-    def score(self, features):
-        return ratio_score(features["embedding"], self.model["prototypes"], power=2)
+    power = 2
 
 
 @SCORERS.register("knn")

@@ -5,12 +5,12 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from osrstudy.registry import Registry
+from osrstudy.render_cli import write_table
 from osrstudy.theory import far_vs_dimension
 
 SYNTHETIC = Registry("synthetic experiment")
@@ -48,13 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     fn = SYNTHETIC[a.name]
     table = fn()
-    for out in map(Path, a.out):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.suffix == ".csv":
-            table.to_csv(out, index=False)
-        else:
-            caption = " ".join(fn.__doc__.split())
-            out.write_text(f"{caption}\n\n{readable(table).to_markdown(index=False)}\n")
+    write_table(table, fn.__doc__, readable(table).to_markdown(index=False), a.out)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import pandas as pd
 import xarray as xr
 
 from osrstudy.registry import Registry
-from osrstudy.render_cli import render_main
+from osrstudy.render_cli import render_main, write_table
 
 TABLES = Registry("table")
 
@@ -47,16 +47,7 @@ def render(name: str, store: str | Path, outputs: list[str]) -> None:
 
     root = open_study(store).to_dataset(inherit=False)
     table = TABLES[name](root)
-    for out in outputs:
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".csv":
-            table.to_csv(path, index=False)
-        elif path.suffix == ".md":
-            caption = " ".join(TABLES[name].__doc__.split())
-            path.write_text(f"{caption}\n\n{markdown(table)}")
-        else:
-            raise SystemExit(f"unknown table format {path.suffix!r} for {out}; use .csv or .md")
+    write_table(table, TABLES[name].__doc__, markdown(table), outputs)
 
 
 def main(argv: list[str] | None = None) -> None:
