@@ -1,6 +1,7 @@
 """One run, end to end: load split -> build backbone + loss -> train -> evaluate -> Zarr store."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import resource
@@ -11,11 +12,14 @@ from typing import Callable
 import numpy as np
 import torch
 import xarray as xr
+from torch import nn
 from scipy.spatial.distance import pdist
 from sklearn.metrics import davies_bouldin_score
 
+from osrstudy.augment import build_augment
 from osrstudy.backbones import build_backbone
-from osrstudy.data import load_split
+from osrstudy.data import DATASETS, load_split
+from osrstudy.data.base import subsample
 from osrstudy.geometry import class_means, diagnostics
 from osrstudy.jacobian import interpolation_norms, jacobian_norms
 from osrstudy.losses import build_loss
@@ -98,6 +102,9 @@ def execute(
     device = configure_torch(threads)
     tr, ev, run_id = spec["train"], spec["evaluation"], spec["run_id"]
     split = load_split(tr["dataset"], tr["split"], data_root)
+    budget = ev.get("max_samples", {})
+    split = dataclasses.replace(split, val=subsample(split.val, budget.get("val")),
+                                test=subsample(split.test, budget.get("test")))
     k = split.n_known
     norm = (split.mean, split.std, device)
     x_train, x_val, x_test = (to_device(p.images, *norm) for p in (split.train, split.val, split.test))
@@ -108,6 +115,12 @@ def execute(
     torch.manual_seed(tr["seed"])
     backbone = build_backbone(tr["backbone"], x_train.shape[1], tr["embed_dim"]).to(device)
     loss = build_loss(tr["loss"], k, tr["embed_dim"], tr["loss_options"]).to(device)
+    rotation_head = nn.Linear(tr["embed_dim"], 4).to(device) if tr["self_supervision"] > 0 else None
+    if tr["channels_last"] and device.type == "cuda":
+        backbone = backbone.to(memory_format=torch.channels_last)
+        x_train = x_train.contiguous(memory_format=torch.channels_last)
+    dataset = DATASETS[tr["dataset"]]
+    augment = build_augment(tr["augment"], dataset.image_size, dataset.flip_ok, split.mean, split.std)
 
     x_eval = torch.cat([x_val, x_test])
     j_init = jacobians(backbone, loss, x_eval, jacobian_chunk)
@@ -133,8 +146,10 @@ def execute(
     t_train = time.perf_counter()
     history = train(
         backbone, loss, x_train, y_train, run_id=run_id, seed=tr["seed"], epochs=tr["epochs"],
-        batch_size=tr["batch_size"], lr=tr["lr"], lr_min=tr["lr_min"], momentum=tr["momentum"],
-        weight_decay=tr["weight_decay"], checkpoint=checkpoint,
+        iterations=tr["iterations"], batch_size=tr["batch_size"], lr=tr["lr"], lr_min=tr["lr_min"],
+        momentum=tr["momentum"], weight_decay=tr["weight_decay"], augment=augment,
+        rotation_head=rotation_head, self_supervision=tr["self_supervision"], precision=tr["precision"],
+        checkpoint=checkpoint,
         checkpoint_every=spec["schedule"]["checkpoint_every"], probe=probe,
         on_checkpoint=on_checkpoint, log=log,
     )

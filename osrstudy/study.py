@@ -17,11 +17,16 @@ import yaml
 
 TRAINING_DEFAULTS = {
     "epochs": 30,
+    "iterations": None,  # a step budget instead of epochs (the wrn_vgg recipe's 20k)
     "batch_size": 64,
     "lr": 0.05,
     "lr_min": 1e-5,
     "momentum": 0.9,
-    "weight_decay": 5e-4,
+    "weight_decay": 5e-4,  # the W switch of Table 3 (0 = off)
+    "augment": "none",  # the A switch: none | crop_flip | randaugment
+    "self_supervision": 0.0,  # the S switch: weight of the rotation-prediction loss (paper: 0.1)
+    "precision": "fp32",  # fp32 | bf16 (autocast, CUDA only)
+    "channels_last": False,  # memory layout on CUDA
 }
 SCHEDULE_DEFAULTS = {"checkpoint_every": 5}
 EVALUATION_DEFAULTS = {
@@ -35,6 +40,31 @@ BLOCK_DEFAULTS = {"splits": [0], "embed_dims": [32], "seeds": [0]}
 
 class StudyConfigError(ValueError):
     pass
+
+
+def recipes() -> dict:
+    text = resources.files("osrstudy").joinpath("recipes.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def training_settings(*layers: dict, where: str) -> dict:
+    """Defaults, then each layer in order (study, block); a layer's `recipe` applies its preset
+    before the layer's own keys."""
+    from osrstudy.registry import did_you_mean
+
+    presets = recipes()
+    settings = {**TRAINING_DEFAULTS, **SCHEDULE_DEFAULTS}
+    for layer in layers:
+        layer = dict(layer)
+        if (name := layer.pop("recipe", None)) is not None:
+            if name not in presets:
+                raise StudyConfigError(
+                    f"{where}: unknown recipe {name!r}.{did_you_mean(name, list(presets))} "
+                    f"Known: {', '.join(sorted(presets))}."
+                )
+            settings.update({k: v for k, v in presets[name].items() if k not in ("source", "ours")})
+        settings.update(layer)
+    return settings
 
 
 def schema() -> dict:
@@ -81,7 +111,9 @@ def expand_study(study: dict) -> list[dict]:
     Checks every name against the registries (with a did-you-mean) and resolves loss options,
     so a typo fails here, before any job starts.
     """
+    from osrstudy.augment import KINDS
     from osrstudy.backbones import BACKBONES
+    from osrstudy.registry import did_you_mean
     from osrstudy.data import DATASETS
     from osrstudy.losses import LOSSES, resolve_loss
     from osrstudy.metrics import METRICS
@@ -97,11 +129,16 @@ def expand_study(study: dict) -> list[dict]:
     for block_name, block in study["blocks"].items():
         block = {**BLOCK_DEFAULTS, **block}
         where = f"blocks.{block_name}"
-        settings = {**TRAINING_DEFAULTS, **SCHEDULE_DEFAULTS, **study.get("training", {}), **block.get("training", {})}
+        settings = training_settings(study.get("training", {}), block.get("training", {}), where=where)
         training = {k: settings[k] for k in TRAINING_DEFAULTS}
         schedule = {k: settings[k] for k in SCHEDULE_DEFAULTS}
         for name in block["datasets"]:
             DATASETS.check(name, f"{where}.datasets")
+        if training["augment"] not in KINDS:
+            raise StudyConfigError(
+                f"{where}: unknown augment {training['augment']!r}.{did_you_mean(training['augment'], list(KINDS))} "
+                f"Choose one of {', '.join(KINDS)}."
+            )
         for name in block["backbones"]:
             BACKBONES.check(name, f"{where}.backbones")
         losses = []

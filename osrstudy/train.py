@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from osrstudy.augment import Augment, rotate
 
 Probe = Callable[[], dict[str, float]]
 
@@ -39,22 +42,38 @@ def train(
     run_id: str,
     seed: int,
     epochs: int,
+    iterations: int | None = None,
     batch_size: int,
     lr: float,
     lr_min: float,
     momentum: float,
     weight_decay: float,
+    augment: Augment | None = None,
+    rotation_head: nn.Module | None = None,
+    self_supervision: float = 0.0,
+    precision: str = "fp32",
     checkpoint: Path | None = None,
     checkpoint_every: int = 5,
     probe: Probe | None = None,
     on_checkpoint: Callable[[int], None] | None = None,
     log: Callable[[str], None] = print,
 ) -> list[dict]:
-    """Train backbone + loss head on (x, y); returns the history rows (one per checkpoint)."""
-    params = [*backbone.parameters(), *loss.parameters()]
+    """Train backbone + loss head on (x, y); returns the history rows (one per checkpoint).
+
+    With `iterations`, training stops after that many steps (the cosine schedule spans them) and
+    `epochs` is how many passes that takes. With a rotation head and self_supervision > 0 the
+    loss adds self_supervision * CE(rotation of a rotated copy): the class loss sees only upright
+    images, so the rotation task cannot pull every class onto one "0 degree" prototype (the
+    Jacobian-norm paper's caution, section 5.2). bf16 autocast applies on CUDA only."""
+    modules = [backbone, loss] + ([rotation_head] if rotation_head is not None else [])
+    params = [p for m in modules for p in m.parameters()]
     opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=True)
     steps_per_epoch = len(x) // batch_size
-    total = epochs * steps_per_epoch
+    if steps_per_epoch == 0:
+        raise ValueError(f"[{run_id}] batch size {batch_size} exceeds the {len(x)} training samples")
+    total = iterations if iterations else epochs * steps_per_epoch
+    epochs = math.ceil(total / steps_per_epoch)
+    autocast = torch.autocast("cuda", torch.bfloat16, enabled=precision == "bf16" and x.device.type == "cuda")
     history: list[dict] = []
     start = 0
 
@@ -64,6 +83,8 @@ def train(
             raise RuntimeError(f"checkpoint {checkpoint} belongs to run {state['run_id']}, not {run_id}")
         backbone.load_state_dict(state["backbone"])
         loss.load_state_dict(state["loss"])
+        if rotation_head is not None:
+            rotation_head.load_state_dict(state["rotation_head"])
         opt.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
         history, start = state["history"], state["epoch"]
@@ -73,23 +94,35 @@ def train(
 
     t0 = time.perf_counter()
     for epoch in range(start, epochs):
-        backbone.train(), loss.train()
+        for m in modules:
+            m.train()
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
         order = order.to(x.device)
         running = torch.zeros((), device=x.device)
-        for i in range(steps_per_epoch):
+        n_steps = min(steps_per_epoch, total - epoch * steps_per_epoch)
+        for i in range(n_steps):
             step = epoch * steps_per_epoch + i
             for group in opt.param_groups:
                 group["lr"] = cosine_lr(step, total, lr, lr_min)
             batch = order[i * batch_size : (i + 1) * batch_size]
-            value = loss(backbone(x[batch]), y[batch])
+            gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
+            xb = x[batch] if augment is None else augment(x[batch], gen)
+            with autocast:
+                if rotation_head is not None and self_supervision > 0:
+                    turns = torch.randint(0, 4, (len(xb),), generator=gen)
+                    z = backbone(torch.cat([xb, rotate(xb, turns)]))
+                    upright, rotated = z.split(len(xb))
+                    value = loss(upright.float(), y[batch]) + self_supervision * F.cross_entropy(
+                        rotation_head(rotated).float(), turns.to(x.device))
+                else:
+                    value = loss(backbone(xb).float(), y[batch])
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()
             running += value.detach()
         done = epoch + 1
         if done % checkpoint_every == 0 or done == epochs:
-            row = {"epoch": done, "train_loss": float(running) / steps_per_epoch, "lr": opt.param_groups[0]["lr"]}
+            row = {"epoch": done, "train_loss": float(running) / n_steps, "lr": opt.param_groups[0]["lr"]}
             row.update(probe() if probe is not None else {})
             history.append(row)
             shown = " ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
@@ -102,6 +135,7 @@ def train(
                         "epoch": done,
                         "backbone": backbone.state_dict(),
                         "loss": loss.state_dict(),
+                        **({"rotation_head": rotation_head.state_dict()} if rotation_head is not None else {}),
                         "optimizer": opt.state_dict(),
                         "rng": torch.get_rng_state(),
                         "history": history,

@@ -34,6 +34,7 @@ class Dataset:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     split_seed: int | None = None  # recorded when splits are generated rather than published
+    flip_ok: bool = True  # horizontal flips keep the class (not for digits)
 
     def load(self, root: str | None) -> Samples:
         raise NotImplementedError
@@ -98,6 +99,15 @@ def cut_split(samples: Samples, known: list[int]) -> dict[str, Partition]:
         )
         for name, m in masks.items()
     }
+
+
+def subsample(part: Partition, n: int | None, seed: int = 0) -> Partition:
+    """At most n samples of a partition, drawn without replacement from a fixed seed and kept in
+    dataset order (an evaluation budget for CPU studies; None keeps everything)."""
+    if n is None or n >= len(part):
+        return part
+    keep = np.sort(np.random.default_rng(seed).choice(len(part), n, replace=False))
+    return Partition(part.images[keep], part.labels[keep], part.classes[keep], part.index[keep])
 
 
 def load_split(dataset: str, split: int, root: str | None = None) -> OpenSetSplit:

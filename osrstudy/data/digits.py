@@ -26,6 +26,7 @@ class Digits(Dataset):
     mean = (0.3053,)
     std = (0.3760,)
     n_known = 6
+    flip_ok = False
     n_splits = 5
 
     def load(self, root: str | None = None) -> Samples:

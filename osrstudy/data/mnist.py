@@ -72,6 +72,7 @@ class MNIST(IdxDataset):
     class_names = tuple(str(i) for i in range(10))
     mean, std = (0.1307,), (0.3081,)
     torchvision_class = "MNIST"
+    flip_ok = False
 
     def known_splits(self):
         return published_splits("mnist")
