@@ -187,3 +187,34 @@ def test_every_loss_trains_one_step_and_scores_every_sample(name):
     assert torch.isfinite(value) and z.grad.abs().sum() > 0
     for out in (loss.logits(z), loss.sample_loss(z), loss.native_score(z)):
         assert out.shape[0] == 8 and torch.isfinite(out).all()
+
+
+def test_nsce_margin_widens_only_the_true_class_angle():
+    loss = build_loss("nsce", 2, 2, {"scale_T": 1.0, "margin": 0.3})
+    with torch.no_grad():
+        loss.weight.copy_(torch.eye(2))
+    z, y = torch.tensor([[math.cos(0.4), math.sin(0.4)]]), torch.tensor([0])  # angles 0.4, pi/2 - 0.4
+    logits = torch.tensor([[math.cos(0.7), math.cos(math.pi / 2 - 0.4)]])
+    assert loss(z, y).item() == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-5)
+    assert resolve_loss("nsce", {}) == {"scale_T": 32.0, "margin": 0.0}  # plain N-SCE by default
+
+
+def test_proposition_8_movr_inter_class_gradient_exceeds_sce_when_s_y_positive():
+    """Jacobian-norm paper Prop. 8 (Appendix C, T = 1, no margin): dL/ds_k for a negative class k
+    is sigmoid(s_k) under one-vs-rest and softmax_k under SCE; the first is larger whenever
+    s_y > 0. With s_y < 0 the ordering can flip, so the assumption matters."""
+    from osrstudy.losses import MarginalOneVsRest
+
+    torch.manual_seed(0)
+    s = (2 * torch.rand(2000, 6) - 1).requires_grad_()  # cosines in [-1, 1]
+    y = torch.zeros(2000, dtype=torch.long)
+    ovr = torch.autograd.grad(MarginalOneVsRest._ovr_loss(s, y).sum(), s)[0][:, 1:]
+    sce = torch.autograd.grad(F.cross_entropy(s, y, reduction="sum"), s)[0][:, 1:]
+    positive = s[:, 0] > 0
+    assert (ovr[positive] > sce[positive]).all()
+    # without the assumption, and with large logits, SCE's coefficient can be the larger one
+    big = torch.tensor([[-5.0, 4.0, -5.0]], requires_grad=True)
+    y1 = torch.zeros(1, dtype=torch.long)
+    g_ovr = torch.autograd.grad(MarginalOneVsRest._ovr_loss(big, y1).sum(), big)[0][0, 1]
+    g_sce = torch.autograd.grad(F.cross_entropy(big, y1), big)[0][0, 1]
+    assert g_sce > g_ovr

@@ -1,0 +1,156 @@
+"""Backbones, the A / S / W switches, iteration budgets and recipes."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from osrstudy.augment import build_augment, random_crop, random_flip, rotate
+from osrstudy.backbones import BACKBONES, build_backbone
+from osrstudy.run import execute
+from osrstudy.study import StudyConfigError, expand_study, job_spec
+from osrstudy.train import train
+
+from test_run import Preempted, assert_same_numbers
+
+
+@pytest.mark.parametrize(
+    "name, channels, size, params",
+    [("small_cnn", 1, 8, None), ("lenet", 1, 28, None), ("classifier32", 3, 32, 1.0e6),
+     ("wrn16_4", 3, 32, 2.75e6), ("resnet18", 3, 32, 11.17e6), ("resnet18_64", 3, 64, 11.17e6)],
+)
+def test_every_backbone_builds_on_cpu_and_projects_to_d(name, channels, size, params):
+    torch.manual_seed(0)
+    for d in (8, BACKBONES[name].width):
+        model = build_backbone(name, channels, d).eval()
+        assert model(torch.randn(2, channels, size, size)).shape == (2, d)
+        assert isinstance(model.project, torch.nn.Linear) == (d != BACKBONES[name].width)
+    if params:  # the literature's sizes: classifier32 ~1.1M with its head, WRN-16-4 2.7M
+        n = sum(p.numel() for p in model.trunk.parameters())
+        assert n == pytest.approx(params, rel=0.01)
+
+
+def test_random_crop_takes_a_window_of_the_padded_image():
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).view(2, 3, 4, 4)
+    fill = torch.tensor([-1.0, -2.0, -3.0])
+    gen = torch.Generator().manual_seed(3)
+    out = random_crop(x, 2, fill, gen)
+    offsets = torch.randint(0, 5, (2, 2), generator=torch.Generator().manual_seed(3))
+    padded = torch.stack([F.pad(x[:, c], (2, 2, 2, 2), value=float(fill[c])) for c in range(3)], 1)
+    for i in range(2):
+        r, c = offsets[0, i], offsets[1, i]
+        torch.testing.assert_close(out[i], padded[i, :, r : r + 4, c : c + 4])
+
+
+def test_flip_and_rotation_act_per_sample():
+    x = torch.randn(64, 1, 5, 5)
+    flipped = random_flip(x, torch.Generator().manual_seed(0))
+    same = (flipped == x).flatten(1).all(1)
+    mirrored = (flipped == x.flip(-1)).flatten(1).all(1)
+    assert (same | mirrored).all() and 10 < int(mirrored.sum()) < 54
+    turns = torch.arange(64) % 4
+    out = rotate(x, turns)
+    for i in range(4):
+        torch.testing.assert_close(out[i], x[i].rot90(i, dims=(1, 2)))
+
+
+def test_crop_flip_augment_keeps_shape_and_pads_with_black():
+    mean, std = (0.5,), (0.25,)
+    augment = build_augment("crop_flip", 8, True, mean, std)
+    x = torch.zeros(32, 1, 8, 8) + 3.0  # white-ish everywhere
+    out = augment(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    # padding is black in pixel space: (0 - mean) / std
+    assert set(torch.unique(out).tolist()) <= {3.0, -2.0} and (out == -2.0).any()
+    assert build_augment("none", 8, True, mean, std) is None
+    ra = build_augment("randaugment", 8, False, mean, std)
+    assert ra(x, torch.Generator().manual_seed(0)).shape == x.shape
+    with pytest.raises(ValueError, match="crop_flip"):
+        build_augment("crop-flip", 8, True, mean, std)
+
+
+def test_iteration_budget_sets_the_number_of_steps():
+    torch.manual_seed(0)
+    backbone, head = build_backbone("small_cnn", 1, 4), torch.nn.Linear(4, 2)
+
+    class Loss(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = head
+            self.calls = 0
+
+        def forward(self, z, y):
+            self.calls += 1
+            return F.cross_entropy(self.head(z), y)
+
+    loss = Loss()
+    x, y = torch.randn(40, 1, 8, 8), torch.randint(0, 2, (40,))
+    history = train(backbone, loss, x, y, run_id="t", seed=0, epochs=99, iterations=7, batch_size=8,
+                    lr=0.1, lr_min=0.0, momentum=0.9, weight_decay=0.0, checkpoint_every=1, log=lambda _: None)
+    assert loss.calls == 7 and [row["epoch"] for row in history] == [1, 2]  # 5 steps + 2 steps
+
+
+def test_rotation_head_trains_and_class_loss_sees_upright_images_only():
+    torch.manual_seed(0)
+    backbone, rot = build_backbone("small_cnn", 1, 4), torch.nn.Linear(4, 4)
+    seen = []
+
+    class Loss(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = torch.nn.Linear(4, 2)
+
+        def forward(self, z, y):
+            seen.append(len(z))
+            return F.cross_entropy(self.head(z), y)
+
+    x, y = torch.randn(32, 1, 8, 8), torch.randint(0, 2, (32,))
+    before = rot.weight.detach().clone()
+    train(backbone, Loss(), x, y, run_id="t", seed=0, epochs=1, batch_size=8, lr=0.1, lr_min=0.0,
+          momentum=0.9, weight_decay=0.0, rotation_head=rot, self_supervision=0.1, log=lambda _: None)
+    assert seen == [8, 8, 8, 8]  # the rotated copies go to the rotation head, not the class loss
+    assert not torch.equal(before, rot.weight.detach())
+
+
+def test_recipes_fill_training_and_keys_beside_them_override(tiny_study):
+    study = copy.deepcopy(tiny_study)
+    study["training"] = {"recipe": "wrn_vgg", "lr": 0.2}
+    train_spec = expand_study(study)[0]["train"]
+    assert train_spec["iterations"] == 20000 and train_spec["batch_size"] == 128
+    assert train_spec["weight_decay"] == 1e-3 and train_spec["lr"] == 0.2
+    study["training"] = {"recipe": "wrn-vgg"}
+    with pytest.raises(StudyConfigError, match="Did you mean 'wrn_vgg'"):
+        expand_study(study)
+    study["training"] = {"augment": "crop_flp"}
+    with pytest.raises(StudyConfigError, match="Did you mean 'crop_flip'"):
+        expand_study(study)
+
+
+def test_switches_are_training_parameters_so_they_make_new_runs(tiny_study):
+    ids = set()
+    for switches in ({}, {"augment": "crop_flip"}, {"self_supervision": 0.1}, {"weight_decay": 0.0}):
+        study = copy.deepcopy(tiny_study)
+        study["training"].update(switches)
+        ids.add(expand_study(study)[0]["run_id"])
+    assert len(ids) == 4
+
+
+def test_run_with_augmentation_and_self_supervision_resumes_bit_identically(tmp_path, tiny_study):
+    study = copy.deepcopy(tiny_study)
+    study["training"].update({"augment": "crop_flip", "self_supervision": 0.1})
+    study["blocks"]["t"]["losses"] = ["movr"]
+    spec = job_spec(expand_study(study)[0])
+    quiet = dict(threads=1, log=lambda _: None)
+    execute(spec, tmp_path / "straight.zarr", tmp_path / "ckpt-a", **quiet)
+
+    def preempt(epoch):
+        if epoch == 2:
+            raise Preempted
+
+    with pytest.raises(Preempted):
+        execute(spec, tmp_path / "resumed.zarr", tmp_path / "ckpt-b", on_checkpoint=preempt, **quiet)
+    execute(spec, tmp_path / "resumed.zarr", tmp_path / "ckpt-b", **quiet)
+    assert_same_numbers(tmp_path / "straight.zarr", tmp_path / "resumed.zarr")
+    state = torch.load(tmp_path / "ckpt-b" / f"{spec['run_id']}.pt", weights_only=False)
+    assert "rotation_head" in state
