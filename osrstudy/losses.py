@@ -27,6 +27,7 @@ LOSSES: Registry[type["Loss"]] = Registry("loss")
 
 class Loss(nn.Module):
     defaults: ClassVar[dict] = {}
+    uses_background: ClassVar[bool] = False  # forward(z, y, z_background) with a background set
 
     def __init__(self, n_classes: int, embed_dim: int):
         super().__init__()
@@ -38,8 +39,9 @@ class Loss(nn.Module):
         """Raise ValueError for option combinations that make no sense."""
 
     @classmethod
-    def check_dimensions(cls, n_classes: int, embed_dim: int) -> None:
-        """Raise ValueError when the loss cannot exist for K classes in d dimensions."""
+    def check_dimensions(cls, n_classes: int, embed_dim: int, options: dict | None = None) -> None:
+        """Raise ValueError when the loss (with these options) cannot exist for K classes in d
+        dimensions."""
 
     def represent(self, z: torch.Tensor) -> torch.Tensor:
         return z
@@ -255,7 +257,7 @@ class PrototypeLoss(Loss):
     defaults: ClassVar[dict] = {"radius": 1.0, "compactness": 0.01, "ratio": 0.1}
 
     @classmethod
-    def check_dimensions(cls, n_classes: int, embed_dim: int) -> None:
+    def check_dimensions(cls, n_classes: int, embed_dim: int, options: dict | None = None) -> None:
         from osrstudy import codes
 
         getattr(codes, f"{cls.code}_code")(n_classes, embed_dim)  # raises with the fix in its message
@@ -312,6 +314,61 @@ class LearnedPrototypes(PrototypeLoss):
 
     code = "harmonic"
     learnable = True
+
+
+@LOSSES.register("ucdsc")
+class UCDSC(PrototypeLoss):
+    """The balanced-geometry paper's section 7 objective (A4), which needs a background set:
+    mean ||z - p_y||^2 + ratio * mean R2 at the true label + hinge * mean over (training i,
+    background b) pairs of max(0, margin + ||z_i - p_y_i||^2 - ||z_b - p_y_i||^2). At zero hinge
+    every background sample lies at squared distance >= margin from every prototype (Prop. 15).
+    Squared norms in the loss, unsquared R in the reject rule (the paper's norm convention), so
+    the native score is R. The paper states no weights: these defaults are ours."""
+
+    uses_background = True
+    defaults: ClassVar[dict] = {"code": "simplex", "radius": 1.0, "ratio": 1.0, "hinge": 1.0, "margin": 1.0}
+
+    @staticmethod
+    def validate(options: dict) -> None:
+        if options["code"] not in ("simplex", "harmonic", "learned"):
+            raise ValueError(f"loss 'ucdsc': code must be simplex, harmonic or learned; got {options['code']!r}")
+
+    @classmethod
+    def check_dimensions(cls, n_classes: int, embed_dim: int, options: dict | None = None) -> None:
+        from osrstudy import codes
+
+        code = (options or cls.defaults)["code"]
+        getattr(codes, f"{'harmonic' if code == 'learned' else code}_code")(n_classes, embed_dim)
+
+    def __init__(self, n_classes, embed_dim, code, radius, ratio, hinge, margin):
+        self.code, self.learnable = ("harmonic", True) if code == "learned" else (code, False)
+        super().__init__(n_classes, embed_dim, radius=radius, compactness=1.0, ratio=ratio)
+        self.hinge, self.margin, self.code_name = float(hinge), float(margin), code
+
+    def _intra_ratio(self, d2, y):
+        own = d2.gather(1, y[:, None]).squeeze(1)
+        rivals = (d2.sum(1) - own) / (self.n_classes - 1)
+        return own + self.ratio * own / rivals.clamp_min(1e-12), own
+
+    def forward(self, z, y, z_background=None):
+        value, own = self._intra_ratio(self.squared_distances(z), y)
+        value = value.mean()
+        if z_background is not None and self.hinge > 0:
+            to_own = self.squared_distances(z_background)[:, y]  # (background, training)
+            value = value + self.hinge * F.relu(self.margin + own[None, :] - to_own).mean()
+        return value
+
+    def sample_loss(self, z):
+        d2 = self.squared_distances(z).double()
+        return self._intra_ratio(d2, d2.argmin(1))[0]
+
+    def native_score(self, z):
+        d = self.squared_distances(z).double().clamp_min(0).sqrt()
+        own = d.min(1).values
+        return own / ((d.sum(1) - own) / (self.n_classes - 1)).clamp_min(1e-300)
+
+    def factors(self):
+        return {**super().factors(), "prototype_code": self.code_name, "margin": self.margin}
 
 
 @LOSSES.register("gcpl")

@@ -120,6 +120,10 @@ def execute(
         backbone = backbone.to(memory_format=torch.channels_last)
         x_train = x_train.contiguous(memory_format=torch.channels_last)
     dataset = DATASETS[tr["dataset"]]
+    x_background = None
+    if tr["background"] is not None:  # the train share of another dataset, all of its classes
+        samples = DATASETS[tr["background"]["dataset"]]().load(data_root)
+        x_background = to_device(samples.images[samples.partition == "train"], *norm)
     augment = build_augment(tr["augment"], dataset.image_size, dataset.flip_ok, split.mean, split.std)
 
     x_eval = torch.cat([x_val, x_test])
@@ -149,6 +153,7 @@ def execute(
         iterations=tr["iterations"], batch_size=tr["batch_size"], lr=tr["lr"], lr_min=tr["lr_min"],
         momentum=tr["momentum"], weight_decay=tr["weight_decay"], augment=augment,
         rotation_head=rotation_head, self_supervision=tr["self_supervision"], precision=tr["precision"],
+        background=x_background,
         checkpoint=checkpoint,
         checkpoint_every=spec["schedule"]["checkpoint_every"], probe=probe,
         on_checkpoint=on_checkpoint, log=log,
@@ -162,28 +167,27 @@ def execute(
 
     # Logit-based scorers read a linear head: the loss's own, or (balanced-geometry paper 9.1) a
     # frozen one fitted on the known-class training embeddings only.
+    # Only what the requested scorers read is computed (the head fit and ODIN's extra passes cost).
+    needs = {n for name in ev["scorers"] for n in (*SCORERS[name].requires, *SCORERS[name].requires_model)}
     head = loss.linear_head()
-    head_fitted = head is None
+    head_fitted = head is None and bool(needs & {"logits", "odin", "head_weight", "head_bias"})
     if head_fitted:
         w, b = fit_linear_head(f_train["embedding"], split.train.labels, k)
         for f in (f_train, f_eval):
             f["logits"] = f["embedding"] @ w.T + b
         head = (torch.as_tensor(w, device=device), torch.as_tensor(b, device=device))
-    weight, bias = head
 
-    def head_logits(b: torch.Tensor) -> torch.Tensor:
-        return loss.represent(backbone(b)) @ weight.T + bias
-
-    f_eval["odin"] = odin_scores(head_logits, x_eval, split.std).cpu().numpy()
+    if "odin" in needs and head is not None:
+        weight, bias = head
+        f_eval["odin"] = odin_scores(lambda b: loss.represent(backbone(b)) @ weight.T + bias, x_eval, split.std).cpu().numpy()
     pairs = interpolation_pairs(split.test.labels, INTERPOLATION_PAIRS)
     path_norms = interpolation_norms(
         lambda b: loss.represent(backbone(b)), x_test[pairs[:, 0]], x_test[pairs[:, 1]], INTERPOLATION_STEPS
     ).cpu().numpy()
     with torch.no_grad():
-        model = {
-            "prototypes": loss.prototypes(torch.as_tensor(f_train["embedding"]), y_train.cpu()),
-            "head_weight": weight, "head_bias": bias,
-        }
+        model = {"prototypes": loss.prototypes(torch.as_tensor(f_train["embedding"]), y_train.cpu())}
+        if head is not None:
+            model["head_weight"], model["head_bias"] = head
     model = {name: value.cpu().numpy() for name, value in model.items()}
     labels = np.concatenate([split.val.labels, split.test.labels])
     partition = np.array(["val"] * len(x_val) + ["test"] * len(x_test))
@@ -244,7 +248,8 @@ def execute(
             "factors": json.dumps(factors, sort_keys=True),
             "known_classes": list(split.known),
             "jacobian_of": JACOBIAN_OF,
-            "logit_head": "frozen linear head fitted on train embeddings" if head_fitted else "the loss's own",
+            "logit_head": ("frozen linear head fitted on train embeddings" if head_fitted
+                           else "the loss's own" if head is not None else "none (no requested scorer reads one)"),
             "not_applicable": json.dumps(not_applicable),
             "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
             "torch_version": torch.__version__,

@@ -27,6 +27,7 @@ TRAINING_DEFAULTS = {
     "self_supervision": 0.0,  # the S switch: weight of the rotation-prediction loss (paper: 0.1)
     "precision": "fp32",  # fp32 | bf16 (autocast, CUDA only)
     "channels_last": False,  # memory layout on CUDA
+    "background": None,  # {dataset: NAME}: the background set of losses that use one (UCDSC)
 }
 SCHEDULE_DEFAULTS = {"checkpoint_every": 5}
 EVALUATION_DEFAULTS = {
@@ -148,6 +149,8 @@ def expand_study(study: dict) -> list[dict]:
                 losses.append((name, resolve_loss(name, options, f"{where}.losses")))
             except ValueError as err:
                 raise StudyConfigError(f"{where}.losses: {err}") from None
+        for (loss, _), dataset in itertools.product(losses, block["datasets"]):
+            check_background(LOSSES[loss], loss, training["background"], dataset, where)
         for dataset, split, backbone, embed_dim, (loss, options), seed in itertools.product(
             block["datasets"], block["splits"], block["backbones"], block["embed_dims"], losses, block["seeds"]
         ):
@@ -157,7 +160,7 @@ def expand_study(study: dict) -> list[dict]:
                     f"{where}.splits: dataset {dataset!r} has splits 0..{len(known_splits) - 1}; got {split}"
                 )
             try:
-                LOSSES[loss].check_dimensions(len(known_splits[split]), embed_dim)
+                LOSSES[loss].check_dimensions(len(known_splits[split]), embed_dim, options)
             except ValueError as err:
                 raise StudyConfigError(f"{where}: loss {loss!r} on {dataset} split {split}: {err}") from None
             train = {
@@ -182,6 +185,38 @@ def expand_study(study: dict) -> list[dict]:
                 "evaluation": evaluation,
             }
     return list(runs.values())
+
+
+def check_background(loss_cls, loss: str, background: dict | None, dataset: str, where: str) -> None:
+    """A background set only for losses that use one, never the study's own dataset (its other
+    classes are the unknowns), and of the same image shape."""
+    from osrstudy.data import DATASETS
+
+    if loss_cls.uses_background and background is None:
+        raise StudyConfigError(
+            f"{where}: loss {loss!r} trains against a background set; add "
+            "training: {background: {dataset: NAME}} with a dataset other than the study's"
+        )
+    if background is None:
+        return
+    if not loss_cls.uses_background:
+        raise StudyConfigError(
+            f"{where}: loss {loss!r} does not use a background set; remove training.background "
+            "or use a loss that does (ucdsc)"
+        )
+    name = background["dataset"]
+    DATASETS.check(name, f"{where}.training.background.dataset")
+    if name == dataset:
+        raise StudyConfigError(
+            f"{where}: the background set is the study's own dataset {dataset!r}, whose other classes "
+            "are the unknowns of the test; choose another dataset"
+        )
+    ours, theirs = DATASETS[dataset], DATASETS[name]
+    if (ours.channels, ours.image_size) != (theirs.channels, theirs.image_size):
+        raise StudyConfigError(
+            f"{where}: background {name!r} has {theirs.channels}x{theirs.image_size}x{theirs.image_size} "
+            f"images, {dataset!r} {ours.channels}x{ours.image_size}x{ours.image_size}; they must match"
+        )
 
 
 def job_spec(run: dict) -> dict:

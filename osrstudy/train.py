@@ -52,6 +52,7 @@ def train(
     rotation_head: nn.Module | None = None,
     self_supervision: float = 0.0,
     precision: str = "fp32",
+    background: torch.Tensor | None = None,
     checkpoint: Path | None = None,
     checkpoint_every: int = 5,
     probe: Probe | None = None,
@@ -64,7 +65,9 @@ def train(
     `epochs` is how many passes that takes. With a rotation head and self_supervision > 0 the
     loss adds self_supervision * CE(rotation of a rotated copy): the class loss sees only upright
     images, so the rotation task cannot pull every class onto one "0 degree" prototype (the
-    Jacobian-norm paper's caution, section 5.2). bf16 autocast applies on CUDA only."""
+    Jacobian-norm paper's caution, section 5.2). With `background` (images), each step also
+    embeds a batch drawn from it and calls loss(z, y, z_background). bf16 autocast applies on
+    CUDA only."""
     modules = [backbone, loss] + ([rotation_head] if rotation_head is not None else [])
     params = [p for m in modules for p in m.parameters()]
     opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=True)
@@ -107,15 +110,20 @@ def train(
             batch = order[i * batch_size : (i + 1) * batch_size]
             gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
             xb = x[batch] if augment is None else augment(x[batch], gen)
+            # one forward pass over upright, rotated and background images, so batch norm sees
+            # them together
+            parts = [xb]
+            rotating = rotation_head is not None and self_supervision > 0
+            if rotating:
+                turns = torch.randint(0, 4, (len(xb),), generator=gen)
+                parts.append(rotate(xb, turns))
+            if background is not None:
+                parts.append(background[torch.randint(0, len(background), (len(xb),), generator=gen).to(x.device)])
             with autocast:
-                if rotation_head is not None and self_supervision > 0:
-                    turns = torch.randint(0, 4, (len(xb),), generator=gen)
-                    z = backbone(torch.cat([xb, rotate(xb, turns)]))
-                    upright, rotated = z.split(len(xb))
-                    value = loss(upright.float(), y[batch]) + self_supervision * F.cross_entropy(
-                        rotation_head(rotated).float(), turns.to(x.device))
-                else:
-                    value = loss(backbone(xb).float(), y[batch])
+                z = backbone(torch.cat(parts) if len(parts) > 1 else xb).float().split(len(xb))
+                value = loss(z[0], y[batch], z[-1]) if background is not None else loss(z[0], y[batch])
+                if rotating:
+                    value = value + self_supervision * F.cross_entropy(rotation_head(z[1]).float(), turns.to(x.device))
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()
