@@ -211,6 +211,11 @@ def execute(
 
     protos = model["prototypes"]
     geometry = diagnostics(protos)
+    # Separation of the final known test embeddings (the Jacobian-norm paper's DBI, Figs. 8, 10).
+    known_test = test & (labels >= 0)
+    z_known, y_known = f_eval["embedding"][known_test], labels[known_test]
+    geometry["dbi"] = davies_bouldin_score(z_known, y_known) if len(np.unique(y_known)) > 1 else float("nan")
+    geometry["inter_class_distance"] = float(pdist(class_means(z_known, y_known)).mean())
     quantities = [q for q in history[-1] if q != "epoch"]
 
     factors = {

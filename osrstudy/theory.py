@@ -129,3 +129,83 @@ def cap_discrepancy(
     projections = z @ u.T  # (n, directions)
     empirical = (projections[None, :, :] >= thresholds[:, None, None]).mean(1)  # (thresholds, directions)
     return float(np.abs(empirical - cap_probability(d, thresholds)[:, None]).max())
+
+
+# --- Sections 4-7: the statements whose constants the extraction lost, rederived from the
+# surviving proofs (triangle inequality, Minkowski, Cauchy-Schwarz / Kantorovich). Each is a
+# bound that tests/test_theory.py checks on sampled embeddings.
+
+
+def distance_range(prototypes: np.ndarray) -> tuple[float, float]:
+    """(D_min, D_max): the smallest and largest pairwise prototype distances."""
+    d = pdist(prototypes)
+    return float(d.min()), float(d.max())
+
+
+def kantorovich(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Largest mean(x^2) / mean(x)^2 over numbers x in [a, b], a > 0: (a + b)^2 / (4ab)."""
+    return (a + b) ** 2 / (4 * a * b)
+
+
+def ratio_comparison_constant(prototypes: np.ndarray, grid: int = 20_001) -> float:
+    """C with R^2 <= C * R2 everywhere (the inner constant of Theorem 8 (iv) / Lemma 7).
+
+    The rival distances of z lie in [max(d*, D_min - d*), D_max + d*] (d* = nearest distance;
+    triangle inequality), and R^2 / R2 = mean(d_j^2) / mean(d_j)^2 over rivals, so C is the
+    largest Kantorovich ratio over d* >= 0, capped by K - 1 (Cauchy-Schwarz, any prototypes). On a
+    simplex (D_min = D_max = s) the maximum is at d* = s / 2 and C = 4 / 3 (Lemma 7)."""
+    k = len(prototypes)
+    d_min, d_max = distance_range(prototypes)
+    r = np.linspace(0, 4 * d_max, grid)[1:]
+    lower = np.maximum(r, d_min - r)
+    return float(min(k - 1, kantorovich(lower, d_max + r).max()))
+
+
+def local_ratio_constant(prototypes: np.ndarray, k: int, r: float) -> float:
+    """Theorem 12: if d_k(z) <= r < D_min / 2 then k is the nearest prototype and
+    R2 <= R^2 <= ((delta_k m_k + r) / (m_k - r))^2 R2, with m_k the mean distance from p_k to the
+    other prototypes and delta_k its simplex defect (the rivals' mean is >= m_k - r by the
+    triangle inequality, their RMS <= delta_k m_k + r by Minkowski). Tends to delta_k^2 as r -> 0."""
+    from osrstudy.geometry import simplex_defects
+
+    d_min, _ = distance_range(prototypes)
+    if not 0 <= r < d_min / 2:
+        raise ValueError(f"Theorem 12 needs 0 <= r < D_min / 2 = {d_min / 2:.4g}; got r = {r}")
+    m_k = float(np.delete(np.linalg.norm(prototypes - prototypes[k], axis=1), k).mean())
+    delta = float(simplex_defects(prototypes)[k])
+    return ((delta * m_k + r) / (m_k - r)) ** 2
+
+
+def sufficient_dimension(k: int, tau: float, far: float) -> float:
+    """Corollary 19: the Theorem 13 (iii) bound K exp(-(d - 1) s^2 / 2) is <= far as soon as
+    d >= 1 + 2 log(K / far) / s^2, s = cap_cosine(K, tau^2); round up for an integer d."""
+    s = cap_cosine(k, tau * tau)
+    return float(1 + 2 * np.log(k / far) / (s * s))
+
+
+def mean_training_ratio_bound(intra: float, prototypes: np.ndarray) -> float:
+    """Proposition 14: if the intra-class loss mean ||z_i - p_y_i||^2 is <= intra, the mean
+    training R is <= min(1, 2 sqrt(intra) / D_min). (R <= 1 always; below D_min / 2 the true
+    prototype is nearest and R <= d / (D_min - d) <= 2 d / D_min; then Jensen.) On a simplex of
+    radius rho, D_min = rho sqrt(2K / (K - 1))."""
+    d_min, _ = distance_range(prototypes)
+    return float(min(1.0, 2 * np.sqrt(intra) / d_min))
+
+
+def background_ratio_bound(margin: float, prototypes: np.ndarray) -> float:
+    """Proposition 15: with the background hinge at zero (margin mu), every background sample is
+    at squared distance >= mu from every prototype, and then R >= sqrt(mu) / (sqrt(mu) + D_max)
+    (each rival distance is <= d* + D_max)."""
+    _, d_max = distance_range(prototypes)
+    return float(np.sqrt(margin) / (np.sqrt(margin) + d_max))
+
+
+def separation_bounds(prototypes: np.ndarray, r: float, gamma: float) -> tuple[float, float]:
+    """Theorem 17: if every training sample is within r < D_min / 2 of its prototype and every
+    background sample at least gamma from every prototype, then training R <= r / (D_min - r)
+    (i) and background R >= gamma / (gamma + D_max) (ii); a separating threshold exists when the
+    first is below the second (iii, condition 21). Returns (training upper, background lower)."""
+    d_min, d_max = distance_range(prototypes)
+    if not 0 <= r < d_min / 2:
+        raise ValueError(f"Theorem 17 needs 0 <= r < D_min / 2 = {d_min / 2:.4g}; got r = {r}")
+    return r / (d_min - r), gamma / (gamma + d_max)

@@ -69,6 +69,11 @@ def test_run_store_follows_the_results_contract(tmp_path, tiny_specs):
     ends = samples.pair_index.values
     by_index = dict(zip(samples["index"].values[samples.partition.values == "test"], samples.label.values[samples.partition.values == "test"]))
     assert all(by_index[a] >= 0 and by_index[b] >= 0 and by_index[a] != by_index[b] for a, b in ends)
+    # DBI of the known test embeddings, against scikit-learn on what the store holds
+    from sklearn.metrics import davies_bouldin_score
+
+    z, y = samples.embedding.values[test_known.values], samples.label.values[test_known.values]
+    assert s.geometry.sel(diagnostic="dbi").item() == pytest.approx(davies_bouldin_score(z, y))
 
 
 def test_missing_or_corrupt_run_store_is_reported_with_a_fix(tmp_path):
