@@ -1,4 +1,4 @@
-# osrstudy: the open-set recognition study. Targets: all (default), figures, tables.
+# osrstudy: the open-set recognition study. Targets: all (default), figures, tables, data.
 # Which study runs is one config key: snakemake --config study=config/study.yaml (default: the demo).
 from snakemake.utils import min_version
 
@@ -6,6 +6,7 @@ min_version("9.0")
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/merge.smk"
 include: "workflow/rules/figures.smk"

@@ -50,6 +50,12 @@ def summary_dataset(runs: list[dict], stores: list[tuple[xr.Dataset, xr.Dataset]
     root["membership"] = (("run", "block"), np.array([[b in r["blocks"] for b in all_blocks] for r in runs]))
     for key in RUN_METADATA:
         root[key] = ("run", factor_coordinate([a.get(key) for a in attrs]))
+    # Why a scorer has no results for a run ("" where it applied), beside its NaN results.
+    reasons = [json.loads(a.get("not_applicable", "{}")) for a in attrs]
+    root["not_applicable"] = (
+        ("run", "scorer"),
+        np.array([[r.get(str(s), "") for s in root.scorer.values] for r in reasons], dtype=str),
+    )
     return root
 
 

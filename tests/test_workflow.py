@@ -51,6 +51,8 @@ def test_merged_store_follows_the_results_contract(finished):
     assert {"msp", "maxlogit", "energy", "loss", "jacobian", "ratio", "ratio_sq", "knn", "react", "vim", "odin", "openmax"} <= set(root.scorer.values)
     assert root.history.dims == ("run", "step", "quantity") and root.step.values.tolist() == [0, 1, 2, 3]
     assert root.geometry.dims == ("run", "diagnostic")
+    assert {"dbi", "inter_class_distance", "mean_simplex_defect"} <= set(root.diagnostic.values)
+    assert root.not_applicable.dims == ("run", "scorer") and (root.not_applicable == "").all()  # all apply
     auroc = root.results.sel(metric="auroc").values
     assert np.isfinite(auroc).all() and ((auroc > 0) & (auroc <= 1)).all()
     movr = root.where(root.loss == "movr", drop=True)
@@ -130,3 +132,20 @@ def test_workflow_lints_clean():
         [sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0 and "Congratulations, your workflow is in a good condition!" in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+def test_data_target_fetches_or_says_where_to_put_files(tmp_path):
+    study = {**TINY, "name": "datatest"}
+    study["blocks"] = {"t": {**TINY["blocks"]["t"], "datasets": ["digits", "fashion_mnist"]}}
+    config = write_study(tmp_path, study)
+    done = snakemake(tmp_path, "--cores", "1", "data", "--config", f"study={config}")
+    log = (tmp_path / "results/datatest/logs/data.log").read_text()
+    assert "digits: nothing to download" in log and "fashion_mnist: found at" in log
+    study["blocks"]["t"]["datasets"] = ["svhn"]
+    study["blocks"]["t"]["backbones"] = ["classifier32"]
+    config = write_study(tmp_path, study)
+    done = snakemake(tmp_path, "--cores", "1", "data", "--config", f"study={config}", check=False)
+    assert done.returncode != 0
+    out = done.stdout + done.stderr
+    assert "train_32x32.mat" in out and "http://ufldl.stanford.edu/housenumbers/train_32x32.mat" in out
+    assert "resources/svhn/train_32x32.mat" in out

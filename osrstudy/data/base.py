@@ -42,6 +42,21 @@ class Dataset:
     def known_splits(self) -> list[list[int]]:
         raise NotImplementedError
 
+    def unknown_splits(self) -> list[list[int]] | None:
+        """Per split, the classes that are unknown at test time; None: every class not known.
+        (CIFAR+N: N CIFAR-100 classes, while the other CIFAR-10 classes take no part.)"""
+        return None
+
+    def sources(self) -> list:
+        """What `osrstudy.data.download` fetches into <data_root>/<folder> (list of Source)."""
+        return []
+
+    folder: str = ""
+
+    def found_elsewhere(self, root: str | None) -> str | None:
+        """Where a complete copy outside the data root already is (a system package), if any."""
+        return None
+
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
@@ -77,18 +92,20 @@ class OpenSetSplit:
         return len(self.known)
 
 
-def cut_split(samples: Samples, known: list[int]) -> dict[str, Partition]:
+def cut_split(samples: Samples, known: list[int], unknown: list[int] | None = None) -> dict[str, Partition]:
     """Relabel known classes 0..K-1. Train keeps the known classes of the train partition; val is
     the whole val partition (known and unknown, for calibration); unknown-class samples of the
-    train partition are used nowhere, which keeps val a fixed share of the data."""
+    train partition are used nowhere, which keeps val a fixed share of the data. With `unknown`,
+    classes in neither list are left out of val and test too."""
     lookup = np.full(int(samples.labels.max()) + 1, UNKNOWN, dtype=np.int64)
     lookup[np.asarray(known)] = np.arange(len(known))
     labels = lookup[samples.labels]
     is_known = labels != UNKNOWN
+    taking_part = is_known | (np.isin(samples.labels, unknown) if unknown is not None else True)
     masks = {
         "train": (samples.partition == "train") & is_known,
-        "val": samples.partition == "val",
-        "test": samples.partition == "test",
+        "val": (samples.partition == "val") & taking_part,
+        "test": (samples.partition == "test") & taking_part,
     }
     return {
         name: Partition(
@@ -116,7 +133,8 @@ def load_split(dataset: str, split: int, root: str | None = None) -> OpenSetSpli
     if not 0 <= split < len(splits):
         raise ValueError(f"dataset {dataset!r} has splits 0..{len(splits) - 1}; got split {split}")
     known = splits[split]
-    parts = cut_split(ds.load(root), known)
+    unknown = ds.unknown_splits()
+    parts = cut_split(ds.load(root), known, unknown[split] if unknown is not None else None)
     return OpenSetSplit(dataset, split, tuple(known), mean=ds.mean, std=ds.std, **parts)
 
 
@@ -134,6 +152,25 @@ def stratified_partition(
         partition[idx[n_test : n_test + n_val]] = "val"
         partition[idx[n_test + n_val :]] = "train"
     return partition
+
+
+VAL_SHARE, VAL_SEED = 0.1, 20261124  # validation: a stratified 10 % of the official train split
+
+
+def official_partition(train_labels: np.ndarray, n_test: int) -> np.ndarray:
+    """Train / val from the official train split (val a fixed stratified share), then the
+    official test split, in that order."""
+    partition = np.array(["test"] * (len(train_labels) + n_test), dtype="<U5")
+    partition[: len(train_labels)] = stratified_partition(train_labels, 0.0, VAL_SHARE, VAL_SEED)
+    return partition
+
+
+def missing_files_error(dataset: str, folder, files, how: str) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"dataset {dataset!r}: {', '.join(map(str, files))} not found in {folder}. Fetch it with "
+        f"`snakemake data` (or python -m osrstudy.data.download {dataset} --root DATA_ROOT) where "
+        f"there is network, or {how}, and set data_root in the study config."
+    )
 
 
 def random_known_splits(n_classes: int, n_known: int, n_splits: int, seed: int) -> list[list[int]]:

@@ -1,14 +1,13 @@
 """MNIST and Fashion-MNIST from their idx files (official train / test splits)."""
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from osrstudy.data.base import DATASETS, Dataset, Samples, random_known_splits, stratified_partition
+from osrstudy.data.base import DATASETS, Dataset, Samples, official_partition, random_known_splits
 from osrstudy.data.idx import read_idx
+from osrstudy.data.splits import published_splits
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -16,13 +15,6 @@ FILES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
-VAL_SHARE, PARTITION_SEED = 0.1, 20261124
-
-
-def published_splits(name: str) -> list[list[int]]:
-    """Known-class lists shipped in osrstudy/data/osr_splits.yaml (provenance in its header)."""
-    text = resources.files("osrstudy.data").joinpath("osr_splits.yaml").read_text()
-    return yaml.safe_load(text)[name]["known"]
 
 
 class IdxDataset(Dataset):
@@ -45,6 +37,25 @@ class IdxDataset(Dataset):
             f"and place the files in {where} (or set data_root in the study config)."
         )
 
+    @property
+    def folder(self) -> str:
+        return self.name
+
+    def found_elsewhere(self, root):
+        for folder in map(Path, self.system_dirs):
+            if all(self._file(folder, stem) for stem in FILES.values()):
+                return str(folder)
+        return None
+
+    def sources(self):
+        """torchvision's published files and md5s (first mirror)."""
+        import torchvision.datasets
+
+        from osrstudy.data.download import Source
+
+        cls = getattr(torchvision.datasets, self.torchvision_class)
+        return [Source(cls.mirrors[0] + name, name, md5) for name, md5 in cls.resources]
+
     @staticmethod
     def _file(folder: Path, stem: str) -> Path | None:
         for candidate in (folder / stem, folder / f"{stem}.gz", folder / "raw" / stem, folder / "raw" / f"{stem}.gz"):
@@ -60,9 +71,7 @@ class IdxDataset(Dataset):
                 raise ValueError(f"dataset {self.name!r} in {folder}: {part} images and labels differ in count")
         images = np.concatenate([arrays["train_images"], arrays["test_images"]])[:, None]
         labels = np.concatenate([arrays["train_labels"], arrays["test_labels"]]).astype(np.int64)
-        n_train = len(arrays["train_labels"])
-        partition = np.array(["test"] * len(labels), dtype="<U5")
-        partition[:n_train] = stratified_partition(labels[:n_train], 0.0, VAL_SHARE, PARTITION_SEED)
+        partition = official_partition(labels[: len(arrays["train_labels"])], len(arrays["test_labels"]))
         return Samples(images, labels, partition)
 
 

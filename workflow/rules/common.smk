@@ -19,6 +19,7 @@ except (StudyConfigError, KeyError, ValueError) as err:
     raise WorkflowError(f"{STUDY_PATH}: {err}") from None
 
 OUT = f"results/{STUDY['name']}"
+DATA_ROOT = STUDY.get("data_root") or "resources"
 STUDY_ZARR = f"{OUT}/study.zarr"
 RUN_STORE = f"{OUT}/runs/{{run_id}}.zarr"
 envvars:

@@ -20,7 +20,7 @@ rule train:
     resources:
         launcher=config.get("launcher", "local"),
         runtime=60,
-        data_root=STUDY.get("data_root") or "",
+        data_root=DATA_ROOT,
         jacobian_chunk=256,
     conda:
         "../envs/osrstudy.yaml"
