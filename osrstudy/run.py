@@ -21,6 +21,7 @@ from osrstudy.backbones import build_backbone
 from osrstudy.data import DATASETS, load_split
 from osrstudy.data.base import subsample
 from osrstudy.geometry import class_means, diagnostics
+from osrstudy.images import DeviceImages
 from osrstudy.jacobian import interpolation_norms, jacobian_norms
 from osrstudy.losses import build_loss
 from osrstudy.metrics import METRICS, Scored, auroc
@@ -107,7 +108,11 @@ def execute(
                                 test=subsample(split.test, budget.get("test")))
     k = split.n_known
     norm = (split.mean, split.std, device)
-    x_train, x_val, x_test = (to_device(p.images, *norm) for p in (split.train, split.val, split.test))
+    # Training images stay uint8 (on the device when they fit); val and test, evaluated in full
+    # passes, are normalised once.
+    x_train = DeviceImages(split.train.images, split.mean, split.std, device,
+                           channels_last=tr["channels_last"] and device.type == "cuda")
+    x_val, x_test = (to_device(p.images, *norm) for p in (split.val, split.test))
     y_train = torch.as_tensor(split.train.labels, device=device)
     log(f"[{run_id}] {tr['dataset']} split {tr['split']} known {list(split.known)}: "
         f"train {len(x_train)}, val {len(x_val)}, test {len(x_test)} on {device}")
@@ -118,7 +123,6 @@ def execute(
     rotation_head = nn.Linear(tr["embed_dim"], 4).to(device) if tr["self_supervision"] > 0 else None
     if tr["channels_last"] and device.type == "cuda":
         backbone = backbone.to(memory_format=torch.channels_last)
-        x_train = x_train.contiguous(memory_format=torch.channels_last)
     dataset = DATASETS[tr["dataset"]]
     x_background = None
     if tr["background"] is not None:  # the train share of another dataset, all of its classes

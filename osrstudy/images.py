@@ -1,0 +1,69 @@
+"""Training images stored once, batches drawn without a DataLoader.
+
+The images live as uint8 (a quarter of float32's memory) on the compute device when they fit in
+`budget` of its free memory; otherwise (MedMNIST at 224 px on a small GPU) in pinned host memory,
+from which each batch is gathered into one of two pinned buffers and copied asynchronously, so
+the copy of batch i + 1 overlaps the compute of batch i. Batches come out normalised float32 on
+the device.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class DeviceImages:
+    def __init__(self, images: np.ndarray, mean, std, device: torch.device | str,
+                 budget: float = 0.5, storage: str | None = None, channels_last: bool = False):
+        self.device = torch.device(device)
+        data = torch.as_tensor(images)
+        self.scale = 255.0 if data.dtype == torch.uint8 else 1.0
+        if storage is None:
+            fits = self.device.type != "cuda" or data.nbytes <= budget * torch.cuda.mem_get_info(self.device)[0]
+            storage = "device" if fits else "host"
+        self.storage = storage
+        shape = (1, -1, 1, 1)
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(shape)
+        self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(shape)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        pin = storage == "host" and self.device.type == "cuda"
+        self.data = data.to(self.device) if storage == "device" else (data.pin_memory() if pin else data)
+        self._buffers: list[torch.Tensor] = []
+        self._events: list = []
+        self._turn = 0
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    def _normalise(self, raw: torch.Tensor) -> torch.Tensor:
+        x = raw.to(self.device, non_blocking=True).float()
+        return ((x / self.scale - self.mean) / self.std).contiguous(memory_format=self.memory_format)
+
+    def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
+        if self.storage == "device":
+            return self._normalise(self.data[index.to(self.device)])
+        index = index.cpu()
+        if len(self._buffers) < 2 or len(self._buffers[0]) < len(index):
+            pin = self.device.type == "cuda"
+            self._buffers = [torch.empty((len(index), *self.shape[1:]), dtype=self.data.dtype, pin_memory=pin)
+                             for _ in range(2)]
+            self._events = [None, None]
+        turn, self._turn = self._turn, 1 - self._turn
+        if self._events[turn] is not None:
+            self._events[turn].synchronize()  # the copy that last read this buffer has finished
+        buffer = self._buffers[turn][: len(index)]
+        torch.index_select(self.data, 0, index, out=buffer)
+        out = self._normalise(buffer)
+        if self.device.type == "cuda":
+            self._events[turn] = torch.cuda.Event()
+            self._events[turn].record()
+        return out
+
+    def split(self, size: int):
+        """Consecutive normalised chunks (for evaluation passes)."""
+        for start in range(0, len(self), size):
+            yield self[torch.arange(start, min(start + size, len(self)))]
