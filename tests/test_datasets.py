@@ -53,7 +53,73 @@ def cifar_root(tmp_path_factory):
     return root
 
 
-def check_split_invariants(split, known, unknown=None):
+def write_svhn(root: Path):
+    from scipy.io import savemat
+
+    folder = root / "svhn"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, n in (("train_32x32.mat", 120), ("test_32x32.mat", 50)):
+        y = (np.arange(n) % 10 + 1).reshape(-1, 1).astype(np.uint8)  # 10 stands for the digit 0
+        savemat(folder / name, {"X": RNG.integers(0, 256, (32, 32, 3, n), dtype=np.uint8), "y": y})
+
+
+def write_tiny_imagenet(root: Path, per_class: int = 1):
+    from PIL import Image
+
+    base = root / "tiny-imagenet-200"
+    wnids = [f"n{i:08d}" for i in range(200)]
+    (base / "val" / "images").mkdir(parents=True)
+    (base / "wnids.txt").write_text("\n".join(reversed(wnids)) + "\n")  # the file is not sorted
+    lines = []
+    for i, w in enumerate(wnids):
+        (base / "train" / w / "images").mkdir(parents=True)
+        for j in range(per_class):
+            Image.fromarray(np.full((64, 64, 3), i, np.uint8)).save(base / "train" / w / "images" / f"{w}_{j}.JPEG")
+        Image.fromarray(np.full((64, 64, 3), i, np.uint8)).save(base / "val" / "images" / f"val_{i}.JPEG")
+        lines.append(f"val_{i}.JPEG\t{w}\t0\t0\t63\t63")
+    (base / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
+
+
+def write_medmnist(root: Path, flag: str, size: int):
+    n_classes = 8 if flag == "bloodmnist" else 9
+    arrays = {}
+    for part, n in (("train", 90), ("val", 30), ("test", 40)):
+        arrays[f"{part}_images"] = RNG.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+        arrays[f"{part}_labels"] = (np.arange(n) % n_classes).reshape(-1, 1).astype(np.uint8)
+    (root / "medmnist").mkdir(exist_ok=True)
+    np.savez(root / "medmnist" / f"{flag}{'' if size == 28 else f'_{size}'}.npz", **arrays)
+
+
+@pytest.fixture(scope="module")
+def every_dataset_root(cifar_root):
+    """cifar_root plus every other dataset in its real format (MNIST as generated idx.gz)."""
+    from test_data import make_idx_dataset
+
+    write_svhn(cifar_root)
+    write_tiny_imagenet(cifar_root, per_class=10)
+    for flag in ("bloodmnist", "pathmnist"):
+        for size in (28, 64, 128, 224):
+            write_medmnist(cifar_root, flag, size)
+    make_idx_dataset(cifar_root / "mnist", n_train=300, n_test=100)
+    return cifar_root
+
+
+@pytest.mark.parametrize("name", DATASETS.names())
+def test_every_dataset_and_split_keeps_unknowns_out_of_training(every_dataset_root, name):
+    """For every registered dataset and each of its splits: train holds known classes only, val
+    and test hold both, the partitions are disjoint and the same on a second load."""
+    ds = DATASETS[name]()
+    unknown = ds.unknown_splits()
+    for i, known in enumerate(ds.known_splits()):
+        split = load_split(name, i, str(every_dataset_root))
+        check_split_invariants(split, known, None if unknown is None else unknown[i],
+                               closed_set=len(known) == ds.n_classes)
+        again = load_split(name, i, str(every_dataset_root))
+        for a, b in zip((split.train, split.val, split.test), (again.train, again.val, again.test)):
+            np.testing.assert_array_equal(a.index, b.index)
+
+
+def check_split_invariants(split, known, unknown=None, closed_set=False):
     for part in (split.train, split.val, split.test):
         k = part.labels >= 0
         assert (np.asarray(known)[part.labels[k]] == part.classes[k]).all()  # label i is known[i]
@@ -61,7 +127,10 @@ def check_split_invariants(split, known, unknown=None):
         if unknown is not None:
             assert np.isin(part.classes, list(known) + list(unknown)).all()
     assert (split.train.labels >= 0).all() and np.isin(split.train.classes, known).all()  # never an unknown
-    assert (split.val.labels == UNKNOWN).any() and (split.test.labels == UNKNOWN).any()
+    if closed_set:  # Protocol B's cifar10_all: every class known, unknowns come from the ODIN sets
+        assert not (split.val.labels == UNKNOWN).any() and not (split.test.labels == UNKNOWN).any()
+    else:
+        assert (split.val.labels == UNKNOWN).any() and (split.test.labels == UNKNOWN).any()
     assert not set(split.train.index) & set(split.val.index) and not set(split.val.index) & set(split.test.index)
 
 
@@ -105,34 +174,15 @@ def test_cifar_plus_uses_four_cifar10_classes_against_the_listed_cifar100_ones(c
 
 
 def test_svhn_from_the_mat_files(tmp_path):
-    from scipy.io import savemat
-
-    folder = tmp_path / "svhn"
-    folder.mkdir()
-    for name, n in (("train_32x32.mat", 120), ("test_32x32.mat", 50)):
-        y = (np.arange(n) % 10 + 1).reshape(-1, 1).astype(np.uint8)  # 10 stands for the digit 0
-        savemat(folder / name, {"X": RNG.integers(0, 256, (32, 32, 3, n), dtype=np.uint8), "y": y})
+    write_svhn(tmp_path)
     samples = DATASETS["svhn"]().load(str(tmp_path))
     assert samples.images.shape == (170, 3, 32, 32) and set(samples.labels) == set(range(10))
     assert samples.labels[9] == 0  # label 10 -> digit 0
-    for i, known in enumerate(DATASETS["svhn"]().known_splits()):
-        check_split_invariants(load_split("svhn", i, str(tmp_path)), known)
 
 
 def test_tiny_imagenet_from_its_folders_and_val_annotations(tmp_path):
-    from PIL import Image
-
+    write_tiny_imagenet(tmp_path)
     base = tmp_path / "tiny-imagenet-200"
-    wnids = [f"n{i:08d}" for i in range(200)]
-    (base / "val" / "images").mkdir(parents=True)
-    (base / "wnids.txt").write_text("\n".join(reversed(wnids)) + "\n")  # the file is not sorted
-    lines = []
-    for i, w in enumerate(wnids):
-        (base / "train" / w / "images").mkdir(parents=True)
-        Image.fromarray(np.full((64, 64, 3), i, np.uint8)).save(base / "train" / w / "images" / f"{w}_0.JPEG")
-        Image.fromarray(np.full((64, 64, 3), i, np.uint8)).save(base / "val" / "images" / f"val_{i}.JPEG")
-        lines.append(f"val_{i}.JPEG\t{w}\t0\t0\t63\t63")
-    (base / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
     samples = DATASETS["tiny_imagenet"]().load(str(tmp_path))
     assert samples.images.shape == (400, 3, 64, 64)
     assert (samples.partition[200:] == "test").all()
@@ -147,22 +197,14 @@ def test_tiny_imagenet_from_its_folders_and_val_annotations(tmp_path):
 def test_medmnist_npz_in_the_layout_medmnist_itself_reads(tmp_path, flag, size):
     import medmnist
 
-    n_classes = 8 if flag == "bloodmnist" else 9
-    arrays = {}
-    for part, n in (("train", 90), ("val", 30), ("test", 40)):
-        arrays[f"{part}_images"] = RNG.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
-        arrays[f"{part}_labels"] = (np.arange(n) % n_classes).reshape(-1, 1).astype(np.uint8)
+    write_medmnist(tmp_path, flag, size)
     name = flag if size == 28 else f"{flag}_{size}"
     ds = DATASETS[name]()
-    (tmp_path / ds.folder).mkdir()
-    np.savez(tmp_path / ds.folder / ds.filename, **arrays)
-    # the medmnist package opens the very same file
+    # the medmnist package opens the very same file (its len() checks the real sample counts)
     theirs = getattr(medmnist, medmnist.INFO[flag]["python_class"])(split="val", root=str(tmp_path / ds.folder), size=size)
-    assert theirs.imgs.shape == (30, size, size, 3) and theirs.labels.shape == (30, 1)  # (its len() checks the real counts)
+    assert theirs.imgs.shape == (30, size, size, 3) and theirs.labels.shape == (30, 1)
     samples = ds.load(str(tmp_path))
     assert samples.images.shape == (160, 3, size, size) and (samples.partition[90:120] == "val").all()
-    for i, known in enumerate(ds.known_splits()):
-        check_split_invariants(load_split(name, i, str(tmp_path)), known)
 
 
 @pytest.mark.parametrize("name, inner", [("imagenet_crop", "Imagenet/test"), ("lsun_resize", "LSUN_resize/LSUN_resize")])
