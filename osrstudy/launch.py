@@ -1,35 +1,70 @@
 """Hand one run to submitit and wait for it: the process behind each snakemake `train` job.
 
-    python -m osrstudy.launch --spec JSON --output runs/<id>.zarr --launcher local ...
+    python -m osrstudy.launch --spec JSON --output runs/<id>.zarr --launcher local|debug|slurm ...
 
-Launchers: `local` (a subprocess, the default), `debug` (in this process, for tests); the slurm
-profile adds `slurm`. This module imports neither torch nor osrstudy.run: the job imports them,
-so the process snakemake keeps per in-flight job stays small.
+Launchers: `local` (a subprocess, the default), `debug` (in this process, for tests) and `slurm`
+(one SLURM job per run; partition, account, qos, constraint, GPUs, CPUs, memory and time come
+from snakemake resources). This module imports neither torch nor osrstudy.run: the job imports
+them, so the process snakemake keeps per in-flight job stays small.
+
+Faults. The job writes its store to a staging path beside the launch record (outside the rule's
+outputs, which snakemake deletes when it is killed) and the launcher moves it into place, so:
+- a restarted snakemake re-attaches to a SLURM job of the same run that is still queued or
+  running, and takes the store of one that finished meanwhile, instead of submitting again;
+- a job preempted or timed out is requeued by submitit (the job is Checkpointable) and resumes
+  from the run's training checkpoint;
+- a failed job is reported with its SLURM job id, state and the tail of its log; no partial
+  store is ever moved into place;
+- a job that vanishes from SLURM without a result (killed outright on a cluster without
+  accounting, where sacct cannot say so) is noticed through squeue and reported.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import json
+import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
-LAUNCHERS = ("local", "debug")
+import submitit.helpers
+
+LAUNCHERS = ("local", "debug", "slurm")
 TAIL_LINES = 40
+POLL_S = 5  # how often the launcher looks for the job's result file (a file check, not a query)
+VANISHED_AFTER_S = 60  # no result, not in squeue, no state from sacct for this long: gone
 
 
-def run_job(spec: dict, output: str, checkpoint_dir: str, threads: int | None, data_root: str | None,
-            jacobian_chunk: int = 256) -> dict:
-    """Entry point inside the job (pickled by reference, so it must stay importable and light)."""
-    from osrstudy.run import execute
+class TrainJob(submitit.helpers.Checkpointable):
+    """The job's entry point. Checkpointable: on preemption or timeout submitit requeues it with
+    the same arguments and training resumes from the run's checkpoint file."""
 
-    return execute(
-        spec, output, checkpoint_dir, threads=threads, data_root=data_root, jacobian_chunk=jacobian_chunk,
-        log=lambda line: print(line, flush=True),
-    )
+    def __call__(self, spec: dict, output: str, checkpoint_dir: str, threads: int | None,
+                 data_root: str | None, jacobian_chunk: int = 256) -> dict:
+        from osrstudy.run import execute
+
+        return execute(
+            spec, output, checkpoint_dir, threads=threads, data_root=data_root, jacobian_chunk=jacobian_chunk,
+            log=lambda line: print(line, flush=True),
+        )
 
 
-def make_executor(launcher: str, folder: Path, timeout_min: int, threads: int | None):
+def slurm_parameters(options: dict, threads: int | None) -> dict:
+    """submitit's slurm parameters from the rule's resources; empty values are left to SLURM."""
+    names = {"partition": "slurm_partition", "account": "slurm_account", "qos": "slurm_qos",
+             "constraint": "slurm_constraint"}
+    params = {names[k]: v for k, v in options.items() if k in names and v}
+    if options.get("gpus"):
+        params["gpus_per_node"] = int(options["gpus"])
+    if options.get("mem_mb"):
+        params["mem_gb"] = max(1, int(options["mem_mb"]) // 1024)
+    params["cpus_per_task"] = threads or 1
+    return params
+
+
+def make_executor(launcher: str, folder: Path, timeout_min: int, threads: int | None, slurm: dict | None = None):
     import submitit
 
     if launcher not in LAUNCHERS:
@@ -37,6 +72,8 @@ def make_executor(launcher: str, folder: Path, timeout_min: int, threads: int | 
     # Always name the cluster: AutoExecutor() alone picks slurm whenever srun is on the PATH.
     executor = submitit.AutoExecutor(folder=folder, cluster=launcher)
     executor.update_parameters(timeout_min=timeout_min, cpus_per_task=threads or 1)
+    if launcher == "slurm":
+        executor.update_parameters(**slurm_parameters(slurm or {}, threads))
     return executor
 
 
@@ -45,6 +82,51 @@ def tail(path: str | Path, n: int = TAIL_LINES) -> str:
         return "\n".join(Path(path).read_text(errors="replace").splitlines()[-n:])
     except OSError:
         return "(no log)"
+
+
+def squeue_state(job_id: str) -> str | None:
+    """The job's state as squeue shows it, or None when squeue does not list it."""
+    done = subprocess.run(["squeue", "-h", "-j", str(job_id), "-o", "%T"], capture_output=True, text=True)
+    state = done.stdout.strip().splitlines()
+    return state[0] if done.returncode == 0 and state else None
+
+
+def reattachable(record: Path, launcher: str):
+    """A SLURM job of this run from an earlier launcher (snakemake was killed), if it is still
+    queued or running or finished with a result; else None."""
+    import submitit
+
+    if launcher != "slurm" or not record.exists():
+        return None
+    previous = json.loads(record.read_text())
+    if previous.get("launcher") != "slurm":
+        return None
+    job = submitit.SlurmJob(folder=previous["jobs_dir"], job_id=previous["job_id"])
+    if job.paths.result_pickle.exists() or squeue_state(job.job_id) is not None:
+        return job
+    return None
+
+
+def wait(job, launcher: str) -> None:
+    """Until the job has a result or is known to have ended without one. SLURM state comes from
+    submitit's watcher (batched sacct calls, at most every few minutes once a job is old); where
+    sacct says nothing, squeue tells whether the job still exists."""
+    if launcher == "debug":
+        return
+    missing_since = None
+    while not job.done():
+        time.sleep(POLL_S)
+        if launcher != "slurm" or job.paths.result_pickle.exists():
+            continue
+        if job.watcher.get_state(job.job_id, mode="cache") == "UNKNOWN" and squeue_state(job.job_id) is None:
+            missing_since = missing_since or time.monotonic()
+            if time.monotonic() - missing_since > VANISHED_AFTER_S:
+                raise RuntimeError(
+                    f"SLURM job {job.job_id} is gone (not in squeue, no result, no accounting record): "
+                    "killed outright or lost with its node"
+                )
+        else:
+            missing_since = None
 
 
 def launch(
@@ -58,30 +140,44 @@ def launch(
     timeout_min: int = 60,
     data_root: str | None = None,
     jacobian_chunk: int = 256,
-) -> dict:
+    slurm: dict | None = None,
+) -> dict | None:
     run_id = spec["run_id"]
-    executor = make_executor(launcher, Path(jobs_dir), timeout_min, threads)
-    executor.update_parameters(name=run_id)
-    job = executor.submit(run_job, spec, output, checkpoint_dir, threads, data_root or None, jacobian_chunk)
-    print(f"[{run_id}] submitted to {launcher} as job {job.job_id}; job logs in {jobs_dir}", flush=True)
-    if record:
-        # Kept outside the rule's outputs: snakemake deletes those when a job is killed.
-        Path(record).parent.mkdir(parents=True, exist_ok=True)
-        Path(record).write_text(json.dumps({
+    record_path = Path(record) if record else Path(jobs_dir) / "launch.json"
+    staging = record_path.with_suffix(".zarr")  # outside the rule's outputs (see the module doc)
+    job = reattachable(record_path, launcher)
+    if job is not None:
+        print(f"[{run_id}] re-attached to SLURM job {job.job_id} from an earlier launch", flush=True)
+    else:
+        shutil.rmtree(staging, ignore_errors=True)
+        executor = make_executor(launcher, Path(jobs_dir), timeout_min, threads, slurm)
+        executor.update_parameters(name=run_id)
+        job = executor.submit(TrainJob(), spec, str(staging), checkpoint_dir, threads, data_root or None, jacobian_chunk)
+        print(f"[{run_id}] submitted to {launcher} as job {job.job_id}; job logs in {jobs_dir}", flush=True)
+        record_path.parent.mkdir(parents=True, exist_ok=True)
+        record_path.write_text(json.dumps({
             "run_id": run_id, "launcher": launcher, "job_id": str(job.job_id),
-            "jobs_dir": str(jobs_dir), "output": output,
+            "jobs_dir": str(Path(jobs_dir).resolve()), "output": output,
             "submitted": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }, indent=1))
     try:
-        return job.result()
+        wait(job, launcher)
+        summary = job.result()
     except Exception as err:
-        print(f"[{run_id}] job {job.job_id} ({launcher}) failed: {err}", file=sys.stderr)
+        state = f", SLURM state {job.state}" if launcher == "slurm" else ""
+        print(f"[{run_id}] job {job.job_id} ({launcher}{state}) failed: {err}", file=sys.stderr)
         if launcher != "debug":
             print(f"--- tail of {job.paths.stderr} ---\n{tail(job.paths.stderr)}", file=sys.stderr)
         raise SystemExit(1) from None
     finally:
         if launcher != "debug":
             print(f"--- job {job.job_id} stdout ({job.paths.stdout}) ---\n{tail(job.paths.stdout, 400)}", flush=True)
+    # The store was written atomically by the job; move it into place (same filesystem).
+    if Path(output).exists():
+        shutil.rmtree(output)
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    staging.replace(output)
+    return summary
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -91,15 +187,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--checkpoint-dir", required=True)
     p.add_argument("--launcher", default="local", help=f"one of {', '.join(LAUNCHERS)}")
     p.add_argument("--jobs-dir", required=True, help="submitit's folder (job pickles and logs)")
-    p.add_argument("--record", help="JSON file recording the submitted job id")
+    p.add_argument("--record", help="JSON file recording the submitted job id (its .zarr sibling stages the store)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--timeout-min", type=int, default=60)
     p.add_argument("--data-root", default="", help="where downloaded datasets live ('' = the dataset's default)")
     p.add_argument("--jacobian-chunk", type=int, default=256, help="samples per batched Jacobian (memory bound)")
+    p.add_argument("--slurm", default="{}", help="JSON: partition, account, qos, constraint, gpus, mem_mb")
     a = p.parse_args(argv)
     launch(
         json.loads(a.spec), a.output, a.checkpoint_dir, a.launcher, a.jobs_dir, a.record, a.threads,
-        a.timeout_min, a.data_root, a.jacobian_chunk,
+        a.timeout_min, a.data_root, a.jacobian_chunk, json.loads(a.slurm),
     )
 
 

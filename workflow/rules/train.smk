@@ -1,7 +1,7 @@
-# One job per run: osrstudy.launch hands it to submitit (local subprocess, debug, or a cluster).
-# The launcher, its settings, the data root and the Jacobian chunk size (a memory bound) travel as
-# resources, never params, so changing them does not make snakemake rerun finished runs; override
-# per run with e.g. --set-resources train:jacobian_chunk=64.
+# One job per run: osrstudy.launch hands it to submitit (local subprocess, debug, or SLURM).
+# The launcher, its SLURM settings, the data root and the Jacobian chunk size (a memory bound)
+# travel as resources, never params, so changing them does not make snakemake rerun finished
+# runs; override per run with e.g. --set-resources train:jacobian_chunk=64 or in a profile.
 
 
 rule train:
@@ -22,11 +22,21 @@ rule train:
         runtime=60,
         data_root=DATA_ROOT,
         jacobian_chunk=256,
+        cpus=1,
+        slurm_partition="",
+        slurm_account="",
+        slurm_qos="",
+        slurm_constraint="",
+        gpus=0,
+        mem_mb=4000,
     conda:
         "../envs/osrstudy.yaml"
     shell:
         "python -m osrstudy.launch --spec {params.spec:q} --output {output}"
         " --checkpoint-dir {params.checkpoints} --jobs-dir {params.jobs} --record {params.record}"
-        " --launcher {resources.launcher} --threads {threads} --timeout-min {resources.runtime}"
+        " --launcher {resources.launcher} --threads {resources.cpus} --timeout-min {resources.runtime}"
         " --data-root={resources.data_root:q} --jacobian-chunk {resources.jacobian_chunk}"
+        ' --slurm \'{{"partition": "{resources.slurm_partition}", "account": "{resources.slurm_account}",'
+        ' "qos": "{resources.slurm_qos}", "constraint": "{resources.slurm_constraint}",'
+        ' "gpus": {resources.gpus}, "mem_mb": {resources.mem_mb}}}\''
         " > {log} 2>&1"

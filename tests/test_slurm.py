@@ -1,0 +1,194 @@
+"""`snakemake --profile` against a real single-node SLURM cluster with accounting, started by
+workflow/scripts/local-slurm.sh (installed on first use), and the faults a cluster brings:
+requeue mid-training, scancel, a killed snakemake that re-attaches. Skipped, with the reason,
+only where SLURM cannot be started (not root, or no package manager)."""
+import json
+import os
+import signal
+import subprocess
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import TINY
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "workflow" / "scripts" / "local-slurm.sh"
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("a local SLURM cluster needs root (it starts munge, MariaDB, slurmdbd, slurmctld, slurmd)")
+    installed = subprocess.run([str(SCRIPT), "install"], capture_output=True, text=True)
+    if installed.returncode != 0:
+        pytest.skip(f"could not install SLURM: {installed.stderr[-500:]}")
+    # MariaDB runs as the mysql user, which cannot enter pytest's private (0700) temp folders
+    state = Path(tempfile.mkdtemp(prefix="osrstudy-slurm-"))
+    state.chmod(0o755)
+    started = subprocess.run([str(SCRIPT), "start", str(state)], capture_output=True, text=True, timeout=180)
+    if started.returncode != 0:
+        subprocess.run([str(SCRIPT), "stop", str(state)], capture_output=True)
+        pytest.skip(f"could not start SLURM: {(started.stdout + started.stderr)[-1500:]}")
+    env = {**os.environ, "SLURM_CONF": str(state / "slurm.conf")}
+    os.environ["SLURM_CONF"] = env["SLURM_CONF"]
+    yield env
+    subprocess.run([str(SCRIPT), "stop", str(state)], capture_output=True)
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def sacct(env, name):
+    out = subprocess.run(["sacct", "-n", "-X", "--name", name, "-o", "JobID,State", "--parsable2"],
+                         capture_output=True, text=True, env=env).stdout
+    return [line.split("|") for line in out.split()]
+
+
+def write_profile(workdir: Path, study: dict, **resources) -> Path:
+    """A test profile: the production one's settings, minus the GPU this cluster lacks."""
+    production = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
+    (workdir / "config").mkdir(parents=True, exist_ok=True)
+    (workdir / "config" / "study.yaml").write_text(yaml.safe_dump(study))
+    profile = {**production, "cores": 4, "retries": 0,
+               "set-resources": {"train": {**production["set-resources"]["train"], "gpus": 0, "cpus": 1,
+                                           "mem_mb": 1000, "runtime": 30, **resources}}}
+    folder = workdir / "profile"
+    folder.mkdir(exist_ok=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(profile))
+    return folder
+
+
+def snakemake(workdir, profile, env, *args, **kw):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+           "--profile", str(profile), *args]
+    return subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, **kw)
+
+
+def test_production_profile_asks_slurm_for_a_gpu(tmp_path):
+    """Its resources reach the sbatch script submitit writes (this cluster has no GPU to run it)."""
+    from osrstudy.launch import make_executor
+
+    production = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
+    assert production["config"] == ["study=config/study.yaml", "launcher=slurm"]
+    assert production["scheduler"] == "greedy"
+    train = {**production["set-resources"]["train"], "slurm_partition": "gpu", "slurm_constraint": "a100"}
+    options = {k.removeprefix("slurm_"): v for k, v in train.items()}
+    executor = make_executor("slurm", tmp_path, train["runtime"], train["cpus"], options)
+    script = executor._executor._make_submission_file_text("python -c pass", "uid")
+    for line in ("#SBATCH --gpus-per-node=1", "#SBATCH --cpus-per-task=8", "#SBATCH --partition=gpu",
+                 "#SBATCH --constraint=a100", "#SBATCH --time=720", "#SBATCH --mem=31GB"):
+        assert line in script, line
+
+
+def test_install_profile_links_and_refuses_a_different_profile(tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": ""}
+    script = REPO / "workflow/scripts/install-profile.sh"
+    done = subprocess.run([str(script)], capture_output=True, text=True, env=env)
+    target = tmp_path / ".config/snakemake/slurm"
+    assert done.returncode == 0 and target.resolve() == (REPO / "workflow/profiles/slurm").resolve()
+    assert "already linked" in subprocess.run([str(script)], capture_output=True, text=True, env=env).stdout
+    target.unlink()
+    target.mkdir()
+    refused = subprocess.run([str(script)], capture_output=True, text=True, env=env)
+    assert refused.returncode == 1 and "not this repository's profile" in refused.stderr
+
+
+def test_tiny_study_runs_through_the_profile_on_real_slurm(slurm, tmp_path):
+    study = {**TINY, "name": "slurmtiny", "training": {"epochs": 2, "batch_size": 32, "checkpoint_every": 1}}
+    profile = write_profile(tmp_path, study)
+    proc = snakemake(tmp_path, profile, slurm)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-4000:]
+    runs = sorted((tmp_path / "results/slurmtiny/runs").glob("*.zarr"))
+    assert len(runs) == 2 and (tmp_path / "results/slurmtiny/study.zarr").exists()
+    for record in (tmp_path / "results/slurmtiny/.launch").glob("*.json"):
+        info = json.loads(record.read_text())
+        assert info["launcher"] == "slurm"
+        states = dict(sacct(slurm, info["run_id"]))
+        assert states == {info["job_id"]: "COMPLETED"}  # one SLURM job per run, finished
+        # the train log holds the job's own output
+        log = (tmp_path / "results/slurmtiny/logs/train" / f"{info['run_id']}.log").read_text()
+        assert f"submitted to slurm as job {info['job_id']}" in log and "done in" in log
+
+
+def launch_process(spec, tmp_path, env, name):
+    cmd = [sys.executable, "-m", "osrstudy.launch", "--spec", json.dumps(spec), "--output", str(tmp_path / f"{name}.zarr"),
+           "--checkpoint-dir", str(tmp_path / "ckpt"), "--jobs-dir", str(tmp_path / "jobs" / name),
+           "--record", str(tmp_path / ".launch" / f"{name}.json"), "--launcher", "slurm", "--threads", "1",
+           "--slurm", json.dumps({"mem_mb": 1000})]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def long_spec(tiny_study, epochs=12):
+    from osrstudy.study import expand_study, job_spec
+
+    study = {**tiny_study, "training": {"epochs": epochs, "batch_size": 16, "checkpoint_every": 1}}
+    study["blocks"]["t"]["losses"] = ["movr"]
+    return job_spec(expand_study(study)[0])
+
+
+def wait_until(predicate, timeout=120, step=0.5):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
+
+
+def test_requeue_mid_training_resumes_from_the_checkpoint_and_matches(slurm, tmp_path, tiny_study):
+    from osrstudy.run import execute
+    from test_run import assert_same_numbers
+
+    spec = long_spec(tiny_study)
+    proc = launch_process(spec, tmp_path, slurm, "requeued")
+    checkpoint = tmp_path / "ckpt" / f"{spec['run_id']}.pt"
+    assert wait_until(checkpoint.exists), "training never wrote a checkpoint"
+    job_id = json.loads((tmp_path / ".launch" / "requeued.json").read_text())["job_id"]
+    subprocess.run(["scontrol", "requeue", job_id], check=True, env=slurm)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-4000:]
+    assert "resumed from" in out  # the requeued job picked up the checkpoint
+    execute(spec, tmp_path / "straight.zarr", tmp_path / "ckpt-straight", threads=1, log=lambda _: None)
+    assert_same_numbers(tmp_path / "straight.zarr", tmp_path / "requeued.zarr")
+
+
+def test_scancel_is_reported_with_job_id_state_and_log_tail(slurm, tmp_path, tiny_study):
+    spec = long_spec(tiny_study, epochs=200)
+    proc = launch_process(spec, tmp_path, slurm, "cancelled")
+    record = tmp_path / ".launch" / "cancelled.json"
+    assert wait_until(lambda: (tmp_path / "ckpt" / f"{spec['run_id']}.pt").exists())
+    job_id = json.loads(record.read_text())["job_id"]
+    subprocess.run(["scancel", job_id], check=True, env=slurm)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 1
+    assert f"job {job_id} (slurm, SLURM state CANCELLED" in out and "tail of" in out
+    assert not (tmp_path / "cancelled.zarr").exists()  # no partial store taken for a result
+
+
+def test_killed_snakemake_reattaches_instead_of_submitting_again(slurm, tmp_path):
+    study = {**TINY, "name": "reattach", "training": {"epochs": 15, "batch_size": 16, "checkpoint_every": 1}}
+    study["blocks"] = {"t": {**TINY["blocks"]["t"], "losses": ["movr"]}}
+    profile = write_profile(tmp_path, study)
+    first = snakemake(tmp_path, profile, slurm, start_new_session=True)
+    records = tmp_path / "results/reattach/.launch"
+    assert wait_until(lambda: any(records.glob("*.json")), timeout=120)
+    record = next(records.glob("*.json"))
+    job_id = json.loads(record.read_text())["job_id"]
+    os.killpg(first.pid, signal.SIGKILL)  # snakemake and its launcher die; the SLURM job does not
+    first.wait()
+    state = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True, env=slurm).stdout
+    assert state.strip() in ("PENDING", "RUNNING", "COMPLETING")
+    second = snakemake(tmp_path, profile, slurm)
+    out, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, out[-4000:]
+    log = (tmp_path / "results/reattach/logs/train" / f"{record.stem}.log").read_text()
+    assert f"re-attached to SLURM job {job_id}" in log
+    assert [j for j, _ in sacct(slurm, record.stem)] == [job_id]  # submitted once
+    assert (tmp_path / "results/reattach/runs" / f"{record.stem}.zarr").exists()
