@@ -84,6 +84,9 @@ def tail(path: str | Path, n: int = TAIL_LINES) -> str:
         return "(no log)"
 
 
+ENDED = {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "TIMEOUT"}
+
+
 def squeue_state(job_id: str) -> str | None:
     """The job's state as squeue shows it, or None when squeue does not list it."""
     done = subprocess.run(["squeue", "-h", "-j", str(job_id), "-o", "%T"], capture_output=True, text=True)
@@ -118,7 +121,7 @@ def wait(job, launcher: str) -> None:
         time.sleep(POLL_S)
         if launcher != "slurm" or job.paths.result_pickle.exists():
             continue
-        if job.watcher.get_state(job.job_id, mode="cache") == "UNKNOWN" and squeue_state(job.job_id) is None:
+        if job.watcher.get_state(job.job_id, mode="cache") == "UNKNOWN" and squeue_state(job.job_id) in ENDED | {None}:
             missing_since = missing_since or time.monotonic()
             if time.monotonic() - missing_since > VANISHED_AFTER_S:
                 raise RuntimeError(

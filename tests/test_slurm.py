@@ -146,7 +146,7 @@ def test_requeue_mid_training_resumes_from_the_checkpoint_and_matches(slurm, tmp
     from osrstudy.run import execute
     from test_run import assert_same_numbers
 
-    spec = long_spec(tiny_study)
+    spec = long_spec(tiny_study, epochs=40)  # ~20 s: still training when the requeue lands
     proc = launch_process(spec, tmp_path, slurm, "requeued")
     checkpoint = tmp_path / "ckpt" / f"{spec['run_id']}.pt"
     assert wait_until(checkpoint.exists), "training never wrote a checkpoint"
@@ -185,6 +185,8 @@ def test_killed_snakemake_reattaches_instead_of_submitting_again(slurm, tmp_path
     first.wait()
     state = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True, env=slurm).stdout
     assert state.strip() in ("PENDING", "RUNNING", "COMPLETING")
+    # a killed snakemake leaves its lock: the user unlocks (snakemake says so), then reruns
+    assert snakemake(tmp_path, profile, slurm, "--unlock").wait(timeout=120) == 0
     second = snakemake(tmp_path, profile, slurm)
     out, _ = second.communicate(timeout=600)
     assert second.returncode == 0, out[-4000:]
@@ -192,3 +194,25 @@ def test_killed_snakemake_reattaches_instead_of_submitting_again(slurm, tmp_path
     assert f"re-attached to SLURM job {job_id}" in log
     assert [j for j, _ in sacct(slurm, record.stem)] == [job_id]  # submitted once
     assert (tmp_path / "results/reattach/runs" / f"{record.stem}.zarr").exists()
+
+
+def test_job_killed_outright_is_noticed_without_accounting(slurm, tmp_path, tiny_study, monkeypatch):
+    """Without accounting, sacct never reports a job killed outright (its state stays UNKNOWN);
+    the launcher then asks squeue and gives up once the job is gone. The watcher is made to
+    answer UNKNOWN, as it does on such a cluster; the job and its killing are real."""
+    import submitit
+
+    import osrstudy.launch as launch_module
+
+    monkeypatch.setattr(launch_module, "POLL_S", 0.5)
+    monkeypatch.setattr(launch_module, "VANISHED_AFTER_S", 3)
+    executor = launch_module.make_executor("slurm", tmp_path / "jobs", 10, 1, {"mem_mb": 1000})
+    job = executor.submit(time.sleep, 600)
+    monkeypatch.setattr(job.watcher, "get_state", lambda job_id, mode="standard": "UNKNOWN")
+    assert wait_until(lambda: launch_module.squeue_state(job.job_id) == "RUNNING", timeout=60)
+    subprocess.run(["scancel", "--signal=KILL", "--full", job.job_id], check=True, env=slurm)
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match=f"SLURM job {job.job_id} is gone"):
+        launch_module.wait(job, "slurm")
+    assert time.monotonic() - start < 30
+    assert isinstance(job, submitit.SlurmJob)

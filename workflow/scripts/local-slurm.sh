@@ -93,6 +93,7 @@ SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=1000
 SchedulerParameters=batch_sched_delay=0,bf_interval=1,sched_interval=2,sched_min_interval=0
 MinJobAge=600
+KillWait=2
 ReturnToService=2
 MailProg=/bin/true
 StateSaveLocation=$dir/state
