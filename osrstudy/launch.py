@@ -17,6 +17,7 @@ outputs, which snakemake deletes when it is killed) and the launcher moves it in
   store is ever moved into place;
 - a job that vanishes from SLURM without a result (killed outright on a cluster without
   accounting, where sacct cannot say so) is noticed through squeue and reported.
+With --pack N, N runs share one cluster job (osrstudy.packing).
 """
 from __future__ import annotations
 
@@ -94,18 +95,23 @@ def squeue_state(job_id: str) -> str | None:
     return state[0] if done.returncode == 0 and state else None
 
 
+def reattach_to(launcher: str, jobs_dir: str, job_id: str):
+    import submitit
+
+    cls = submitit.SlurmJob if launcher == "slurm" else submitit.LocalJob
+    return cls(folder=jobs_dir, job_id=job_id)
+
+
 def reattachable(record: Path, launcher: str):
     """A SLURM job of this run from an earlier launcher (snakemake was killed), if it is still
     queued or running or finished with a result; else None."""
-    import submitit
-
     if launcher != "slurm" or not record.exists():
         return None
     previous = json.loads(record.read_text())
     if previous.get("launcher") != "slurm":
         return None
-    job = submitit.SlurmJob(folder=previous["jobs_dir"], job_id=previous["job_id"])
-    if job.paths.result_pickle.exists() or squeue_state(job.job_id) is not None:
+    job = reattach_to("slurm", previous["jobs_dir"], previous["job_id"])
+    if job.paths.result_pickle.exists() or squeue_state(job.job_id) not in ENDED | {None}:
         return job
     return None
 
@@ -144,28 +150,58 @@ def launch(
     data_root: str | None = None,
     jacobian_chunk: int = 256,
     slurm: dict | None = None,
+    pack: int = 1,
+    pack_wait_s: float = 30.0,
 ) -> dict | None:
+    """Submit the run (alone, or packed with others when pack > 1), wait, move its store in place."""
+    from osrstudy import packing
+
     run_id = spec["run_id"]
     record_path = Path(record) if record else Path(jobs_dir) / "launch.json"
     staging = record_path.with_suffix(".zarr")  # outside the rule's outputs (see the module doc)
     job = reattachable(record_path, launcher)
+    packed = pack > 1 and launcher != "debug"
     if job is not None:
         print(f"[{run_id}] re-attached to SLURM job {job.job_id} from an earlier launch", flush=True)
+        packed = "pack" in json.loads(record_path.read_text())
     else:
         shutil.rmtree(staging, ignore_errors=True)
-        executor = make_executor(launcher, Path(jobs_dir), timeout_min, threads, slurm)
-        executor.update_parameters(name=run_id)
-        job = executor.submit(TrainJob(), spec, str(staging), checkpoint_dir, threads, data_root or None, jacobian_chunk)
-        print(f"[{run_id}] submitted to {launcher} as job {job.job_id}; job logs in {jobs_dir}", flush=True)
+        info = {"run_id": run_id, "launcher": launcher, "output": output}
+        if packed:
+            folder = record_path.parent / "packs"
+            member = {"run_id": run_id, "spec": spec, "output": str(staging), "checkpoint_dir": checkpoint_dir,
+                      "threads": threads, "data_root": data_root or None, "jacobian_chunk": jacobian_chunk}
+            pack_id, leader = packing.join(folder, member, pack, pack_wait_s)
+            if leader:
+                members = packing.members_when_closed(folder, pack_id, pack_wait_s)
+                pack_dir = Path(jobs_dir).parent / f"pack-{pack_id}"
+                executor = make_executor(launcher, pack_dir, timeout_min * len(members), threads, slurm)
+                executor.update_parameters(name=f"pack-{pack_id}")
+                submitted = executor.submit(packing.PackJob(), members)
+                packing.write_json(folder / f"{pack_id}.job.json",
+                                   {"job_id": str(submitted.job_id), "jobs_dir": str(pack_dir.resolve())})
+            where = packing.job_of(folder, pack_id, pack_wait_s)
+            job = reattach_to(launcher, where["jobs_dir"], where["job_id"])
+            info.update(pack=pack_id, jobs_dir=where["jobs_dir"])
+            print(f"[{run_id}] packed into {pack_id}: {launcher} job {job.job_id}; job logs in {where['jobs_dir']}", flush=True)
+        else:
+            executor = make_executor(launcher, Path(jobs_dir), timeout_min, threads, slurm)
+            executor.update_parameters(name=run_id)
+            job = executor.submit(TrainJob(), spec, str(staging), checkpoint_dir, threads, data_root or None, jacobian_chunk)
+            info["jobs_dir"] = str(Path(jobs_dir).resolve())
+            print(f"[{run_id}] submitted to {launcher} as job {job.job_id}; job logs in {jobs_dir}", flush=True)
         record_path.parent.mkdir(parents=True, exist_ok=True)
         record_path.write_text(json.dumps({
-            "run_id": run_id, "launcher": launcher, "job_id": str(job.job_id),
-            "jobs_dir": str(Path(jobs_dir).resolve()), "output": output,
+            **info, "job_id": str(job.job_id),
             "submitted": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }, indent=1))
     try:
         wait(job, launcher)
         summary = job.result()
+        if packed:
+            summary = summary[run_id]
+            if "error" in summary:
+                raise RuntimeError(f"in its pack: {summary['error']}")
     except Exception as err:
         state = f", SLURM state {job.state}" if launcher == "slurm" else ""
         print(f"[{run_id}] job {job.job_id} ({launcher}{state}) failed: {err}", file=sys.stderr)
@@ -196,10 +232,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data-root", default="", help="where downloaded datasets live ('' = the dataset's default)")
     p.add_argument("--jacobian-chunk", type=int, default=256, help="samples per batched Jacobian (memory bound)")
     p.add_argument("--slurm", default="{}", help="JSON: partition, account, qos, constraint, gpus, mem_mb")
+    p.add_argument("--pack", type=int, default=1, help="runs per cluster job (1: one job per run)")
+    p.add_argument("--pack-wait-s", type=float, default=30.0, help="how long a pack waits to fill up")
     a = p.parse_args(argv)
     launch(
         json.loads(a.spec), a.output, a.checkpoint_dir, a.launcher, a.jobs_dir, a.record, a.threads,
-        a.timeout_min, a.data_root, a.jacobian_chunk, json.loads(a.slurm),
+        a.timeout_min, a.data_root, a.jacobian_chunk, json.loads(a.slurm), a.pack, a.pack_wait_s,
     )
 
 

@@ -40,3 +40,32 @@ def test_launcher_process_stays_free_of_torch():
     code = "import sys, osrstudy.launch, submitit; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_packed_runs_share_one_job_and_a_failing_member_spares_the_others(tmp_path, tiny_specs):
+    """Two launchers (threads here, processes under snakemake) pack into one local job; the
+    member whose run fails is reported, its pack-mate finishes."""
+    import threading
+
+    good = tiny_specs["sce"]
+    bad = json.loads(json.dumps(tiny_specs["movr"]))
+    bad["train"]["split"] = 9  # digits has splits 0..4: this run fails inside the job
+    outcomes = {}
+
+    def run(name, spec):
+        try:
+            outcomes[name] = launch(spec, str(tmp_path / f"{name}.zarr"), str(tmp_path / "ckpt"), "local",
+                                    str(tmp_path / "jobs" / name), str(tmp_path / ".launch" / f"{name}.json"),
+                                    threads=1, pack=2, pack_wait_s=20)
+        except SystemExit as exit_:
+            outcomes[name] = exit_
+
+    threads = [threading.Thread(target=run, args=item) for item in (("good", good), ("bad", bad))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    records = {n: json.loads((tmp_path / ".launch" / f"{n}.json").read_text()) for n in ("good", "bad")}
+    assert records["good"]["job_id"] == records["bad"]["job_id"] and records["good"]["pack"] == records["bad"]["pack"]
+    assert isinstance(outcomes["good"], dict) and (tmp_path / "good.zarr").exists()
+    assert isinstance(outcomes["bad"], SystemExit) and not (tmp_path / "bad.zarr").exists()

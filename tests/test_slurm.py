@@ -216,3 +216,22 @@ def test_job_killed_outright_is_noticed_without_accounting(slurm, tmp_path, tiny
         launch_module.wait(job, "slurm")
     assert time.monotonic() - start < 30
     assert isinstance(job, submitit.SlurmJob)
+
+
+def test_small_runs_pack_into_one_slurm_job(slurm, tmp_path):
+    study = {**TINY, "name": "packed", "training": {"epochs": 2, "batch_size": 32, "checkpoint_every": 1}}
+    study["blocks"] = {"t": {**TINY["blocks"]["t"], "splits": [0, 1]}}  # 4 runs
+    profile = write_profile(tmp_path, study, pack=2, pack_wait_s=20)
+    proc = snakemake(tmp_path, profile, slurm)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-4000:]
+    records = [json.loads(p.read_text()) for p in (tmp_path / "results/packed/.launch").glob("*.json")]
+    assert len(records) == 4 and all("pack" in r for r in records)
+    jobs = {r["job_id"] for r in records}
+    assert len(jobs) == 2  # four runs, two SLURM jobs
+    for job_id in jobs:
+        states = subprocess.run(["sacct", "-n", "-X", "-j", job_id, "-o", "State", "--parsable2"],
+                                capture_output=True, text=True, env=slurm).stdout.split()
+        assert states == ["COMPLETED"]
+    assert len(list((tmp_path / "results/packed/runs").glob("*.zarr"))) == 4
+    assert (tmp_path / "results/packed/study.zarr").exists()

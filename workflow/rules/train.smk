@@ -2,6 +2,7 @@
 # The launcher, its SLURM settings, the data root and the Jacobian chunk size (a memory bound)
 # travel as resources, never params, so changing them does not make snakemake rerun finished
 # runs; override per run with e.g. --set-resources train:jacobian_chunk=64 or in a profile.
+# pack > 1 trains that many runs in one cluster job (small runs: digits, MNIST-sized data).
 
 
 rule train:
@@ -29,6 +30,8 @@ rule train:
         slurm_constraint="",
         gpus=0,
         mem_mb=4000,
+        pack=1,
+        pack_wait_s=30,
     conda:
         "../envs/osrstudy.yaml"
     shell:
@@ -39,4 +42,4 @@ rule train:
         ' --slurm \'{{"partition": "{resources.slurm_partition}", "account": "{resources.slurm_account}",'
         ' "qos": "{resources.slurm_qos}", "constraint": "{resources.slurm_constraint}",'
         ' "gpus": {resources.gpus}, "mem_mb": {resources.mem_mb}}}\''
-        " > {log} 2>&1"
+        " --pack {resources.pack} --pack-wait-s {resources.pack_wait_s} > {log} 2>&1"
