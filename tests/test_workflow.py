@@ -98,6 +98,14 @@ def test_switching_launcher_or_resources_reruns_nothing(finished):
         "--set-resources", "train:jacobian_chunk=64",
     )
     assert "Nothing to be done" in done.stdout + done.stderr
+    # nor does moving to SLURM with every setting the profile has
+    done = snakemake(
+        workdir, "-n", "--cores", "2", "--config", f"study={config}", "launcher=slurm",
+        "--set-resources", "train:slurm_partition=gpu", "train:slurm_account=lab", "train:slurm_qos=high",
+        "train:slurm_constraint=a100", "train:gpus=1", "train:cpus=8", "train:mem_mb=32000",
+        "train:runtime=720", "train:pack=16", "train:pack_wait_s=60",
+    )
+    assert "Nothing to be done" in done.stdout + done.stderr
 
 
 def test_figures_rerender_without_runs_and_without_training(finished, tmp_path):
