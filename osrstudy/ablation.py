@@ -24,7 +24,9 @@ def loss_entry(switches: dict) -> dict:
     if m and not n:
         raise ValueError("a margin needs unit-normalised embeddings (N)")
     if switches["ovr"]:
-        return {"name": "movr", "options": {"normalize": n, "margin": MARGIN if m else 0.0}}
+        # T scales cosines in [-1, 1]; without N the logits are raw dot products, and T = 32 on
+        # them diverged (NaN loss on digits), so T = 1 there: our reading, the paper is silent.
+        return {"name": "movr", "options": {"normalize": n, "margin": MARGIN if m else 0.0, "scale_T": 32.0 if n else 1.0}}
     if n:
         return {"name": "nsce", "options": {"margin": MARGIN if m else 0.0}}
     return {"name": "sce", "options": {}}

@@ -129,6 +129,11 @@ def train(
             opt.step()
             running += value.detach()
         done = epoch + 1
+        if not torch.isfinite(running):  # one check per epoch: a per-step check would sync the GPU
+            raise FloatingPointError(
+                f"[{run_id}] training diverged in epoch {done}: the loss is {float(running)}. "
+                "Lower lr, or check the loss options (e.g. scale_T on unnormalised embeddings)"
+            )
         if done % checkpoint_every == 0 or done == epochs:
             row = {"epoch": done, "train_loss": float(running) / n_steps, "lr": opt.param_groups[0]["lr"]}
             row.update(probe() if probe is not None else {})

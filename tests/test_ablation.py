@@ -36,8 +36,8 @@ def test_one_out_rows_each_remove_a_different_component():
 
 @pytest.mark.parametrize(
     "switches, entry",
-    [({"ovr": True, "N": True, "m": True}, {"name": "movr", "options": {"normalize": True, "margin": 0.5}}),
-     ({"ovr": True, "N": False, "m": False}, {"name": "movr", "options": {"normalize": False, "margin": 0.0}}),
+    [({"ovr": True, "N": True, "m": True}, {"name": "movr", "options": {"normalize": True, "margin": 0.5, "scale_T": 32.0}}),
+     ({"ovr": True, "N": False, "m": False}, {"name": "movr", "options": {"normalize": False, "margin": 0.0, "scale_T": 1.0}}),
      ({"ovr": False, "N": True, "m": True}, {"name": "nsce", "options": {"margin": 0.5}}),
      ({"ovr": False, "N": False, "m": False}, {"name": "sce", "options": {}})],
 )

@@ -154,3 +154,21 @@ def test_run_with_augmentation_and_self_supervision_resumes_bit_identically(tmp_
     assert_same_numbers(tmp_path / "straight.zarr", tmp_path / "resumed.zarr")
     state = torch.load(tmp_path / "ckpt-b" / f"{spec['run_id']}.pt", weights_only=False)
     assert "rotation_head" in state
+
+
+def test_divergence_fails_with_a_clear_message():
+    torch.manual_seed(0)
+    backbone, head = build_backbone("small_cnn", 1, 4), torch.nn.Linear(4, 2)
+
+    class Exploding(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = head
+
+        def forward(self, z, y):
+            return F.cross_entropy(self.head(z), y) * float("nan")
+
+    x, y = torch.randn(32, 1, 8, 8), torch.randint(0, 2, (32,))
+    with pytest.raises(FloatingPointError, match="training diverged in epoch 1"):
+        train(backbone, Exploding(), x, y, run_id="t", seed=0, epochs=2, batch_size=8, lr=0.1, lr_min=0.0,
+              momentum=0.9, weight_decay=0.0, log=lambda _: None)
