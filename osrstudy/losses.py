@@ -174,8 +174,8 @@ class MarginalOneVsRest(Loss):
 class NormalisedSoftmaxCrossEntropy(Loss):
     """N-SCE: softmax cross-entropy on T cos(f(x), w_k), embedding and prototypes unit-normalised.
     With margin m > 0 the true class's angle is widened by m in training (additive angular margin,
-    as ArcFace): the "SCE substitutes for m-OvR" rows of the Jacobian-norm paper's Table 3 that
-    keep N and m."""
+    as ArcFace, with its guard past pi - m): the "SCE substitutes for m-OvR" rows of the
+    Jacobian-norm paper's Table 3 that keep N and m."""
 
     defaults: ClassVar[dict] = {"scale_T": 32.0, "margin": 0.0}
 
@@ -203,7 +203,13 @@ class NormalisedSoftmaxCrossEntropy(Loss):
         if self.margin > 0:
             own = s.gather(1, y[:, None])
             sin = (1 - own * own).clamp_min(1e-12).sqrt()
-            s = s.scatter(1, y[:, None], own * math.cos(self.margin) - sin * math.sin(self.margin))
+            widened = own * math.cos(self.margin) - sin * math.sin(self.margin)
+            # Past theta = pi - m, cos(theta + m) rises again: anti-aligning every sample with
+            # collinear prototypes then beats the rivals (it did: 3 % accuracy on digits). As in
+            # ArcFace, continue linearly there so the target logit keeps falling with the angle.
+            beyond = own < math.cos(math.pi - self.margin)
+            widened = torch.where(beyond, own - math.sin(math.pi - self.margin) * self.margin, widened)
+            s = s.scatter(1, y[:, None], widened)
         return F.cross_entropy(self.scale_T * s, y)
 
     def sample_loss(self, z):

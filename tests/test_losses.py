@@ -218,3 +218,17 @@ def test_proposition_8_movr_inter_class_gradient_exceeds_sce_when_s_y_positive()
     g_ovr = torch.autograd.grad(MarginalOneVsRest._ovr_loss(big, y1).sum(), big)[0][0, 1]
     g_sce = torch.autograd.grad(F.cross_entropy(big, y1), big)[0][0, 1]
     assert g_sce > g_ovr
+
+
+def test_nsce_margin_target_logit_falls_with_the_angle_everywhere():
+    """Without ArcFace's guard, cos(theta + m) rises again past pi - m and training found the
+    degenerate optimum (all samples anti-aligned, 3 % accuracy on digits). The rival prototype is
+    orthogonal to the plane z turns in, so the loss moves only with the target logit."""
+    loss = build_loss("nsce", 2, 3, {"scale_T": 4.0, "margin": 0.5})
+    with torch.no_grad():
+        loss.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]))
+    y = torch.tensor([0])
+    thetas = np.linspace(0, math.pi, 721)
+    values = [loss(torch.tensor([[math.cos(t), math.sin(t), 0.0]], dtype=torch.float32), y).item() for t in thetas]
+    assert all(b >= a - 1e-5 for a, b in zip(values, values[1:]))  # non-decreasing up to pi
+    assert values[-1] > values[int(len(thetas) * (math.pi - 0.5) / math.pi)] + 0.1  # anti-aligned is worst
