@@ -70,46 +70,35 @@ def test_crop_flip_augment_keeps_shape_and_pads_with_black():
         build_augment("crop-flip", 8, True, mean, std)
 
 
+class HeadLoss(torch.nn.Module):
+    """Cross-entropy on a linear head over a 4-d embedding; records the batch sizes it sees."""
+
+    def __init__(self, scale: float = 1.0):
+        super().__init__()
+        self.head, self.scale, self.seen = torch.nn.Linear(4, 2), scale, []
+
+    def forward(self, z, y):
+        self.seen.append(len(z))
+        return F.cross_entropy(self.head(z), y) * self.scale
+
+
 def test_iteration_budget_sets_the_number_of_steps():
     torch.manual_seed(0)
-    backbone, head = build_backbone("small_cnn", 1, 4), torch.nn.Linear(4, 2)
-
-    class Loss(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.head = head
-            self.calls = 0
-
-        def forward(self, z, y):
-            self.calls += 1
-            return F.cross_entropy(self.head(z), y)
-
-    loss = Loss()
+    backbone, loss = build_backbone("small_cnn", 1, 4), HeadLoss()
     x, y = torch.randn(40, 1, 8, 8), torch.randint(0, 2, (40,))
     history = train(backbone, loss, x, y, run_id="t", seed=0, epochs=99, iterations=7, batch_size=8,
                     lr=0.1, lr_min=0.0, momentum=0.9, weight_decay=0.0, checkpoint_every=1, log=lambda _: None)
-    assert loss.calls == 7 and [row["epoch"] for row in history] == [1, 2]  # 5 steps + 2 steps
+    assert len(loss.seen) == 7 and [row["epoch"] for row in history] == [1, 2]  # 5 steps + 2 steps
 
 
 def test_rotation_head_trains_and_class_loss_sees_upright_images_only():
     torch.manual_seed(0)
-    backbone, rot = build_backbone("small_cnn", 1, 4), torch.nn.Linear(4, 4)
-    seen = []
-
-    class Loss(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.head = torch.nn.Linear(4, 2)
-
-        def forward(self, z, y):
-            seen.append(len(z))
-            return F.cross_entropy(self.head(z), y)
-
+    backbone, rot, loss = build_backbone("small_cnn", 1, 4), torch.nn.Linear(4, 4), HeadLoss()
     x, y = torch.randn(32, 1, 8, 8), torch.randint(0, 2, (32,))
     before = rot.weight.detach().clone()
-    train(backbone, Loss(), x, y, run_id="t", seed=0, epochs=1, batch_size=8, lr=0.1, lr_min=0.0,
+    train(backbone, loss, x, y, run_id="t", seed=0, epochs=1, batch_size=8, lr=0.1, lr_min=0.0,
           momentum=0.9, weight_decay=0.0, rotation_head=rot, self_supervision=0.1, log=lambda _: None)
-    assert seen == [8, 8, 8, 8]  # the rotated copies go to the rotation head, not the class loss
+    assert loss.seen == [8, 8, 8, 8]  # the rotated copies go to the rotation head, not the class loss
     assert not torch.equal(before, rot.weight.detach())
 
 
@@ -158,17 +147,7 @@ def test_run_with_augmentation_and_self_supervision_resumes_bit_identically(tmp_
 
 def test_divergence_fails_with_a_clear_message():
     torch.manual_seed(0)
-    backbone, head = build_backbone("small_cnn", 1, 4), torch.nn.Linear(4, 2)
-
-    class Exploding(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.head = head
-
-        def forward(self, z, y):
-            return F.cross_entropy(self.head(z), y) * float("nan")
-
     x, y = torch.randn(32, 1, 8, 8), torch.randint(0, 2, (32,))
     with pytest.raises(FloatingPointError, match="training diverged in epoch 1"):
-        train(backbone, Exploding(), x, y, run_id="t", seed=0, epochs=2, batch_size=8, lr=0.1, lr_min=0.0,
-              momentum=0.9, weight_decay=0.0, log=lambda _: None)
+        train(build_backbone("small_cnn", 1, 4), HeadLoss(scale=float("nan")), x, y, run_id="t", seed=0, epochs=2,
+              batch_size=8, lr=0.1, lr_min=0.0, momentum=0.9, weight_decay=0.0, log=lambda _: None)
