@@ -235,3 +235,14 @@ def test_small_runs_pack_into_one_slurm_job(slurm, tmp_path):
         assert states == ["COMPLETED"]
     assert len(list((tmp_path / "results/packed/runs").glob("*.zarr"))) == 4
     assert (tmp_path / "results/packed/study.zarr").exists()
+
+
+def test_production_profile_dry_runs_the_study_from_the_repository_root(tmp_path):
+    """After install-profile.sh, a bare `--profile slurm` finds the profile and config/study.yaml."""
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": ""}
+    subprocess.run([str(REPO / "workflow/scripts/install-profile.sh")], check=True, capture_output=True, env=env)
+    done = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--profile", "slurm"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = dict(line.split()[:2] for line in done.stdout.splitlines() if line.startswith(("train ", "merge ")))
+    assert int(counts["train"]) > 500 and counts["merge"] == "1"
