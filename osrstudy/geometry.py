@@ -55,5 +55,14 @@ DIAGNOSTICS = {
 }
 
 
+def separation(z: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """How well known embeddings separate: Davies-Bouldin index (NaN with one class) and the mean
+    distance between class means (the Jacobian-norm paper's Figs. 8, 10, 11)."""
+    from sklearn.metrics import davies_bouldin_score
+
+    dbi = davies_bouldin_score(z, labels) if len(np.unique(labels)) > 1 else float("nan")
+    return {"dbi": float(dbi), "inter_class_distance": float(pdist(class_means(z, labels)).mean())}
+
+
 def diagnostics(p: np.ndarray) -> dict[str, float]:
     return {name: fn(p) for name, fn in DIAGNOSTICS.items()}

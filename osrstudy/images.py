@@ -12,19 +12,32 @@ import numpy as np
 import torch
 
 
+def channel_stats(mean, std, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std as (1, C, 1, 1) float32 tensors on the device."""
+    return tuple(torch.tensor(v, dtype=torch.float32, device=device).view(1, -1, 1, 1) for v in (mean, std))
+
+
+def normalise(raw: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels (scaled by 1/255) or float images in [0, 1] -> (x - mean) / std in float32."""
+    x = raw.float() / 255 if raw.dtype == torch.uint8 else raw.float()
+    return (x - mean) / std
+
+
+def to_device(images: np.ndarray, mean, std, device) -> torch.Tensor:
+    """A whole set, normalised once on the device (for sets evaluated in full passes)."""
+    return normalise(torch.as_tensor(images, device=device), *channel_stats(mean, std, device))
+
+
 class DeviceImages:
     def __init__(self, images: np.ndarray, mean, std, device: torch.device | str,
                  budget: float = 0.5, storage: str | None = None, channels_last: bool = False):
         self.device = torch.device(device)
         data = torch.as_tensor(images)
-        self.scale = 255.0 if data.dtype == torch.uint8 else 1.0
         if storage is None:
             fits = self.device.type != "cuda" or data.nbytes <= budget * torch.cuda.mem_get_info(self.device)[0]
             storage = "device" if fits else "host"
         self.storage = storage
-        shape = (1, -1, 1, 1)
-        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(shape)
-        self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(shape)
+        self.mean, self.std = channel_stats(mean, std, self.device)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         pin = storage == "host" and self.device.type == "cuda"
         self.data = data.to(self.device) if storage == "device" else (data.pin_memory() if pin else data)
@@ -40,8 +53,8 @@ class DeviceImages:
         return tuple(self.data.shape)
 
     def _normalise(self, raw: torch.Tensor) -> torch.Tensor:
-        x = raw.to(self.device, non_blocking=True).float()
-        return ((x / self.scale - self.mean) / self.std).contiguous(memory_format=self.memory_format)
+        x = normalise(raw.to(self.device, non_blocking=True), self.mean, self.std)
+        return x.contiguous(memory_format=self.memory_format)
 
     def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
         if self.storage == "device":

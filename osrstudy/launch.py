@@ -86,6 +86,7 @@ def tail(path: str | Path, n: int = TAIL_LINES) -> str:
 
 
 ENDED = {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "TIMEOUT"}
+GONE = ENDED | {None}  # squeue answers after which a job without a result will not make one (None: unlisted)
 
 
 def squeue_state(job_id: str) -> str | None:
@@ -111,7 +112,7 @@ def reattachable(record: Path, launcher: str):
     if previous.get("launcher") != "slurm":
         return None
     job = reattach_to("slurm", previous["jobs_dir"], previous["job_id"])
-    if job.paths.result_pickle.exists() or squeue_state(job.job_id) not in ENDED | {None}:
+    if job.paths.result_pickle.exists() or squeue_state(job.job_id) not in GONE:
         return job
     return None
 
@@ -127,7 +128,7 @@ def wait(job, launcher: str) -> None:
         time.sleep(POLL_S)
         if launcher != "slurm" or job.paths.result_pickle.exists():
             continue
-        if job.watcher.get_state(job.job_id, mode="cache") == "UNKNOWN" and squeue_state(job.job_id) in ENDED | {None}:
+        if job.watcher.get_state(job.job_id, mode="cache") == "UNKNOWN" and squeue_state(job.job_id) in GONE:
             missing_since = missing_since or time.monotonic()
             if time.monotonic() - missing_since > VANISHED_AFTER_S:
                 raise RuntimeError(
@@ -136,6 +137,25 @@ def wait(job, launcher: str) -> None:
                 )
         else:
             missing_since = None
+
+
+def submit_packed(member: dict, packs: Path, jobs_root: Path, launcher: str, size: int, wait_s: float,
+                  timeout_min: int, threads: int | None, slurm: dict | None):
+    """Join a pack (osrstudy.packing); its leader submits one job for all members. Returns the
+    pack's job, the pack id and the job's folder."""
+    from osrstudy import packing
+
+    pack_id, leader = packing.join(packs, member, size, wait_s)
+    if leader:
+        members = packing.members_when_closed(packs, pack_id, wait_s)
+        pack_dir = jobs_root / f"pack-{pack_id}"
+        executor = make_executor(launcher, pack_dir, timeout_min * len(members), threads, slurm)
+        executor.update_parameters(name=f"pack-{pack_id}")
+        submitted = executor.submit(packing.PackJob(), members)
+        packing.write_json(packs / f"{pack_id}.job.json",
+                           {"job_id": str(submitted.job_id), "jobs_dir": str(pack_dir.resolve())})
+    where = packing.job_of(packs, pack_id, wait_s)
+    return reattach_to(launcher, where["jobs_dir"], where["job_id"]), pack_id, where["jobs_dir"]
 
 
 def launch(
@@ -154,8 +174,6 @@ def launch(
     pack_wait_s: float = 30.0,
 ) -> dict | None:
     """Submit the run (alone, or packed with others when pack > 1), wait, move its store in place."""
-    from osrstudy import packing
-
     run_id = spec["run_id"]
     record_path = Path(record) if record else Path(jobs_dir) / "launch.json"
     staging = record_path.with_suffix(".zarr")  # outside the rule's outputs (see the module doc)
@@ -168,22 +186,12 @@ def launch(
         shutil.rmtree(staging, ignore_errors=True)
         info = {"run_id": run_id, "launcher": launcher, "output": output}
         if packed:
-            folder = record_path.parent / "packs"
             member = {"run_id": run_id, "spec": spec, "output": str(staging), "checkpoint_dir": checkpoint_dir,
                       "threads": threads, "data_root": data_root or None, "jacobian_chunk": jacobian_chunk}
-            pack_id, leader = packing.join(folder, member, pack, pack_wait_s)
-            if leader:
-                members = packing.members_when_closed(folder, pack_id, pack_wait_s)
-                pack_dir = Path(jobs_dir).parent / f"pack-{pack_id}"
-                executor = make_executor(launcher, pack_dir, timeout_min * len(members), threads, slurm)
-                executor.update_parameters(name=f"pack-{pack_id}")
-                submitted = executor.submit(packing.PackJob(), members)
-                packing.write_json(folder / f"{pack_id}.job.json",
-                                   {"job_id": str(submitted.job_id), "jobs_dir": str(pack_dir.resolve())})
-            where = packing.job_of(folder, pack_id, pack_wait_s)
-            job = reattach_to(launcher, where["jobs_dir"], where["job_id"])
-            info.update(pack=pack_id, jobs_dir=where["jobs_dir"])
-            print(f"[{run_id}] packed into {pack_id}: {launcher} job {job.job_id}; job logs in {where['jobs_dir']}", flush=True)
+            job, pack_id, pack_dir = submit_packed(member, record_path.parent / "packs", Path(jobs_dir).parent,
+                                                   launcher, pack, pack_wait_s, timeout_min, threads, slurm)
+            info.update(pack=pack_id, jobs_dir=pack_dir)
+            print(f"[{run_id}] packed into {pack_id}: {launcher} job {job.job_id}; job logs in {pack_dir}", flush=True)
         else:
             executor = make_executor(launcher, Path(jobs_dir), timeout_min, threads, slurm)
             executor.update_parameters(name=run_id)

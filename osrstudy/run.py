@@ -13,15 +13,13 @@ import numpy as np
 import torch
 import xarray as xr
 from torch import nn
-from scipy.spatial.distance import pdist
-from sklearn.metrics import davies_bouldin_score
 
 from osrstudy.augment import build_augment
 from osrstudy.backbones import build_backbone
 from osrstudy.data import DATASETS, load_split
 from osrstudy.data.base import subsample
-from osrstudy.geometry import class_means, diagnostics
-from osrstudy.images import DeviceImages
+from osrstudy.geometry import diagnostics, separation
+from osrstudy.images import DeviceImages, to_device
 from osrstudy.jacobian import interpolation_norms, jacobian_norms
 from osrstudy.losses import build_loss
 from osrstudy.metrics import METRICS, Scored, auroc
@@ -41,13 +39,6 @@ def configure_torch(threads: int | None) -> torch.device:
         torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def to_device(images: np.ndarray, mean, std, device) -> torch.Tensor:
-    x = torch.as_tensor(images, device=device)
-    x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
-    shape = (1, -1, 1, 1)
-    return (x - torch.tensor(mean, device=device).view(shape)) / torch.tensor(std, device=device).view(shape)
 
 
 @torch.no_grad()
@@ -127,7 +118,7 @@ def execute(
     x_background = None
     if tr["background"] is not None:  # the train share of another dataset, all of its classes
         samples = DATASETS[tr["background"]["dataset"]]().load(data_root)
-        x_background = to_device(samples.images[samples.partition == "train"], *norm)
+        x_background = DeviceImages(samples.images[samples.partition == "train"], split.mean, split.std, device)
     augment = build_augment(tr["augment"], dataset.image_size, dataset.flip_ok, split.mean, split.std)
 
     x_eval = torch.cat([x_val, x_test])
@@ -140,11 +131,9 @@ def execute(
         f = features(backbone, loss, x_probe)
         known = y_probe >= 0
         j = jacobians(backbone, loss, x_probe, jacobian_chunk)
-        z_known, y_known = f["embedding"][known], y_probe[known]
         return {
             "val_accuracy": float((f["logits"].argmax(1)[known] == y_probe[known]).mean()),
-            "dbi": davies_bouldin_score(z_known, y_known) if len(np.unique(y_known)) > 1 else float("nan"),
-            "inter_class_distance": float(pdist(class_means(z_known, y_known)).mean()),
+            **separation(f["embedding"][known], y_probe[known]),
             "val_auroc": auroc(f["sample_loss"], y_probe),
             "jacobian_gap": float(j[~known].mean() - j[known].mean()),
             "jacobian_known": float(j[known].mean()),
@@ -217,9 +206,7 @@ def execute(
     geometry = diagnostics(protos)
     # Separation of the final known test embeddings (the Jacobian-norm paper's DBI, Figs. 8, 10).
     known_test = test & (labels >= 0)
-    z_known, y_known = f_eval["embedding"][known_test], labels[known_test]
-    geometry["dbi"] = davies_bouldin_score(z_known, y_known) if len(np.unique(y_known)) > 1 else float("nan")
-    geometry["inter_class_distance"] = float(pdist(class_means(z_known, y_known)).mean())
+    geometry.update(separation(f_eval["embedding"][known_test], labels[known_test]))
     quantities = [q for q in history[-1] if q != "epoch"]
 
     factors = {

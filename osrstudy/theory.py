@@ -13,7 +13,7 @@ from osrstudy.scorers import ratio_score
 
 def ratio_lipschitz_bound(prototypes: np.ndarray) -> float:
     """Lipschitz constant of R for distinct prototypes, 4 / d_min (Theorem 2; tight at K = 2)."""
-    return 4.0 / pdist(prototypes).min()
+    return 4.0 / distance_range(prototypes)[0]
 
 
 def r2_sublevel_balls(prototypes: np.ndarray, t: float) -> tuple[np.ndarray, float]:

@@ -77,6 +77,7 @@ def train(
     total = iterations if iterations else epochs * steps_per_epoch
     epochs = math.ceil(total / steps_per_epoch)
     autocast = torch.autocast("cuda", torch.bfloat16, enabled=precision == "bf16" and x.device.type == "cuda")
+    rotating = rotation_head is not None and self_supervision > 0
     history: list[dict] = []
     start = 0
 
@@ -113,7 +114,6 @@ def train(
             # one forward pass over upright, rotated and background images, so batch norm sees
             # them together
             parts = [xb]
-            rotating = rotation_head is not None and self_supervision > 0
             if rotating:
                 turns = torch.randint(0, 4, (len(xb),), generator=gen)
                 parts.append(rotate(xb, turns))

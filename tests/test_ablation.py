@@ -2,7 +2,6 @@
 from pathlib import Path
 
 import pytest
-import yaml
 
 from osrstudy.ablation import ablation_blocks, loss_entry, table3
 from osrstudy.study import expand_study, load_study

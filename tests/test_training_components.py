@@ -1,7 +1,6 @@
 """Backbones, the A / S / W switches, iteration budgets and recipes."""
 import copy
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F

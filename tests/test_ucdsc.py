@@ -1,5 +1,4 @@
 """UCDSC (balanced-geometry paper, section 7): the loss, its background set, its config checks."""
-import copy
 
 import numpy as np
 import pytest
