@@ -59,7 +59,8 @@ def summary_dataset(runs: list[dict], stores: list[tuple[xr.Dataset, xr.Dataset]
     return root
 
 
-def merge(study: dict, runs: list[dict], runs_dir: str | Path, out: str | Path, config_text: str = "") -> Path:
+def merge(study: dict, runs: list[dict], runs_dir: str | Path, out: str | Path, config_text: str = "",
+          skipped: list[dict] | None = None) -> Path:
     runs_dir = Path(runs_dir)
     paths = [runs_dir / f"{r['run_id']}.zarr" for r in runs]
     stores = [open_run(p) for p in paths]
@@ -69,6 +70,8 @@ def merge(study: dict, runs: list[dict], runs_dir: str | Path, out: str | Path, 
         "description": study.get("description", ""),
         "config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
         "runs": [r["run_id"] for r in runs],
+        # cells a block declared out of the study, with the block and the reason (JSON list)
+        "skipped": json.dumps(skipped or []),
         **provenance(),
     }
 
@@ -102,7 +105,7 @@ def open_study(path: str | Path) -> xr.DataTree:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from osrstudy.study import expand_study, load_study
+    from osrstudy.study import expansion, load_study
 
     p = argparse.ArgumentParser(prog="python -m osrstudy.merge", description=__doc__.split("\n")[0])
     p.add_argument("--study", required=True, help="the study config (YAML)")
@@ -110,8 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     study = load_study(a.study)
-    runs = expand_study(study)
-    merge(study, runs, a.runs_dir, a.out, Path(a.study).read_text())
+    runs, skipped = expansion(study)
+    merge(study, runs, a.runs_dir, a.out, Path(a.study).read_text(), skipped)
     print(f"merged {len(runs)} runs into {a.out}")
 
 

@@ -17,7 +17,8 @@ from torch import nn
 from osrstudy.augment import build_augment
 from osrstudy.backbones import build_backbone
 from osrstudy.data import DATASETS, load_split
-from osrstudy.data.base import subsample
+from osrstudy.data.base import UNKNOWN, Partition, subsample
+from osrstudy.data.ood import load_ood
 from osrstudy.geometry import diagnostics, separation
 from osrstudy.images import DeviceImages, to_device
 from osrstudy.jacobian import interpolation_norms, jacobian_norms
@@ -79,6 +80,13 @@ def interpolation_pairs(labels: np.ndarray, n_pairs: int, seed: int = 0) -> np.n
     return np.stack([a[different], b[different]], 1)[:n_pairs]
 
 
+def ood_partition(name: str, data_root: str | None, channels: int, size: int) -> Partition:
+    """An out-of-distribution set as a partition of unknowns (index: position in the set)."""
+    images = load_ood(name, data_root, channels, size)
+    unknown = np.full(len(images), UNKNOWN)
+    return Partition(images, unknown, unknown, np.arange(len(images)))
+
+
 def execute(
     spec: dict,
     output: str | Path,
@@ -93,10 +101,13 @@ def execute(
     t_start = time.perf_counter()
     device = configure_torch(threads)
     tr, ev, run_id = spec["train"], spec["evaluation"], spec["run_id"]
-    split = load_split(tr["dataset"], tr["split"], data_root)
+    split = load_split(tr["dataset"], tr["split"], data_root, tr.get("n_known"))
     budget = ev.get("max_samples", {})
     split = dataclasses.replace(split, val=subsample(split.val, budget.get("val")),
                                 test=subsample(split.test, budget.get("test")))
+    dataset = DATASETS[tr["dataset"]]
+    ood = {name: subsample(ood_partition(name, data_root, dataset.channels, dataset.image_size), budget.get("test"))
+           for name in ev.get("eval_sets", [])}
     k = split.n_known
     norm = (split.mean, split.std, device)
     # Training images stay uint8 (on the device when they fit); val and test, evaluated in full
@@ -104,6 +115,7 @@ def execute(
     x_train = DeviceImages(split.train.images, split.mean, split.std, device,
                            channels_last=tr["channels_last"] and device.type == "cuda")
     x_val, x_test = (to_device(p.images, *norm) for p in (split.val, split.test))
+    x_ood = [to_device(p.images, *norm) for p in ood.values()]
     y_train = torch.as_tensor(split.train.labels, device=device)
     log(f"[{run_id}] {tr['dataset']} split {tr['split']} known {list(split.known)}: "
         f"train {len(x_train)}, val {len(x_val)}, test {len(x_test)} on {device}")
@@ -114,14 +126,13 @@ def execute(
     rotation_head = nn.Linear(tr["embed_dim"], 4).to(device) if tr["self_supervision"] > 0 else None
     if tr["channels_last"] and device.type == "cuda":
         backbone = backbone.to(memory_format=torch.channels_last)
-    dataset = DATASETS[tr["dataset"]]
     x_background = None
     if tr["background"] is not None:  # the train share of another dataset, all of its classes
         samples = DATASETS[tr["background"]["dataset"]]().load(data_root)
         x_background = DeviceImages(samples.images[samples.partition == "train"], split.mean, split.std, device)
     augment = build_augment(tr["augment"], dataset.image_size, dataset.flip_ok, split.mean, split.std)
 
-    x_eval = torch.cat([x_val, x_test])
+    x_eval = torch.cat([x_val, x_test, *x_ood])  # out-of-distribution samples last
     j_init = jacobians(backbone, loss, x_eval, jacobian_chunk)
 
     probe_idx = torch.randperm(len(x_val), generator=torch.Generator().manual_seed(0))[:PROBE_SAMPLES]
@@ -182,9 +193,13 @@ def execute(
         if head is not None:
             model["head_weight"], model["head_bias"] = head
     model = {name: value.cpu().numpy() for name, value in model.items()}
-    labels = np.concatenate([split.val.labels, split.test.labels])
-    partition = np.array(["val"] * len(x_val) + ["test"] * len(x_test))
-    test = partition == "test"
+    parts = [split.val, split.test, *ood.values()]
+    labels = np.concatenate([p.labels for p in parts])
+    partition = np.array(["val"] * len(x_val) + ["test"] * len(x_test)
+                         + [name for name, p in ood.items() for _ in range(len(p))])
+    test, val = partition == "test", partition == "val"
+    # The held-out unknown classes, then each out-of-distribution set against the known test samples.
+    eval_masks = {EVAL_SET: test, **{name: (test & (labels >= 0)) | (partition == name) for name in ood}}
 
     scores = np.full((len(ev["scorers"]), len(labels)), np.nan)
     not_applicable = {}
@@ -198,9 +213,10 @@ def execute(
     def scored(s: np.ndarray, part: np.ndarray) -> Scored:
         return Scored(s[part], labels[part], predictions[part])
 
-    results = np.array(
-        [[METRICS[m](scored(s, test), scored(s, ~test)) for m in ev["metrics"]] for s in scores]
-    )
+    results = np.array([
+        [[METRICS[m](scored(s, mask), scored(s, val)) for m in ev["metrics"]] for s in scores]
+        for mask in eval_masks.values()
+    ])
 
     protos = model["prototypes"]
     geometry = diagnostics(protos)
@@ -233,8 +249,8 @@ def execute(
         coords={
             "partition": ("sample", partition),
             "label": ("sample", labels),
-            "class_label": ("sample", np.concatenate([split.val.classes, split.test.classes])),
-            "index": ("sample", np.concatenate([split.val.index, split.test.index])),
+            "class_label": ("sample", np.concatenate([p.classes for p in parts])),
+            "index": ("sample", np.concatenate([p.index for p in parts])),
             "class": np.array(split.known),
             "path_t": np.linspace(0, 1, INTERPOLATION_STEPS),
         },
@@ -259,20 +275,20 @@ def execute(
     )
     summary = xr.Dataset(
         {
-            "results": (("eval_set", "scorer", "metric"), results[None]),
+            "results": (("eval_set", "scorer", "metric"), results),
             "history": (("step", "quantity"), np.array([[row[q] for q in quantities] for row in history])),
             "geometry": ("diagnostic", np.array(list(geometry.values()))),
         },
         coords={
             "scorer": list(ev["scorers"]),
             "metric": list(ev["metrics"]),
-            "eval_set": [EVAL_SET],
+            "eval_set": list(eval_masks),
             "step": [row["epoch"] for row in history],
             "quantity": quantities,
             "diagnostic": list(geometry),
         },
     )
     write_run(samples, summary, output)
-    summary = {s: dict(zip(ev["metrics"], r)) for s, r in zip(ev["scorers"], results)}
+    summary = {s: dict(zip(ev["metrics"], r)) for s, r in zip(ev["scorers"], results[0])}
     log(f"[{run_id}] done in {time.perf_counter() - t_start:.1f}s: {json.dumps(summary)}")
     return summary

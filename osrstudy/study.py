@@ -28,6 +28,7 @@ TRAINING_DEFAULTS = {
     "precision": "fp32",  # fp32 | bf16 (autocast, CUDA only)
     "channels_last": False,  # memory layout on CUDA
     "background": None,  # {dataset: NAME}: the background set of losses that use one (UCDSC)
+    "n_known": None,  # train on the split's first n_known known classes only (the K scan, Fig. 7)
 }
 SCHEDULE_DEFAULTS = {"checkpoint_every": 5}
 EVALUATION_DEFAULTS = {
@@ -93,7 +94,9 @@ def load_study(path: str | Path) -> dict:
 
 
 def run_hash(train: dict) -> str:
-    canonical = json.dumps(train, sort_keys=True, separators=(",", ":"))
+    """Hash of the canonical JSON of the training parameters, keys at None left out: a new
+    training key with a None default leaves every existing run id as it was."""
+    canonical = json.dumps({k: v for k, v in train.items() if v is not None}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
 
@@ -106,11 +109,29 @@ def _loss_entry(entry) -> tuple[str, dict]:
     return (entry, {}) if isinstance(entry, str) else (entry["name"], entry.get("options", {}))
 
 
+MATCHABLE = ("dataset", "split", "backbone", "embed_dim", "loss", "seed", "n_known")
+
+
+def _excluded(train: dict, exclusions: list[dict]) -> dict | None:
+    """The first exclusion whose every key matches the run (None: the run is kept)."""
+    for rule in exclusions:
+        if all(train.get(key) == value for key, value in rule.items() if key != "why"):
+            return rule
+    return None
+
+
 def expand_study(study: dict) -> list[dict]:
-    """Every run of the study: {'run_id', 'blocks', 'train', 'schedule', 'evaluation'}.
+    """Every run of the study: {'run_id', 'blocks', 'train', 'schedule', 'evaluation'}."""
+    return expansion(study)[0]
+
+
+def expansion(study: dict) -> tuple[list[dict], list[dict]]:
+    """(runs, skipped): every run of the study, and every cell a block's `exclude` removed, with
+    its block and the reason.
 
     Checks every name against the registries (with a did-you-mean) and resolves loss options,
-    so a typo fails here, before any job starts.
+    so a typo fails here, before any job starts. A run needed by several blocks is trained once:
+    it is evaluated on the union of their eval sets and checkpointed at the finest cadence.
     """
     from osrstudy.augment import KINDS
     from osrstudy.backbones import BACKBONES
@@ -126,22 +147,30 @@ def expand_study(study: dict) -> list[dict]:
     for name in evaluation["metrics"]:
         METRICS.check(name, "evaluation.metrics")
 
+    known_splits: dict[str, list] = {}  # per dataset, computed once: published lists are parsed YAML
+
+    def splits_of(dataset: str) -> list:
+        if dataset not in known_splits:
+            known_splits[dataset] = DATASETS[dataset]().known_splits()
+        return known_splits[dataset]
+
     runs: dict[str, dict] = {}
+    skipped: list[dict] = []
     for block_name, block in study["blocks"].items():
         block = {**BLOCK_DEFAULTS, **block}
         where = f"blocks.{block_name}"
         settings = training_settings(study.get("training", {}), block.get("training", {}), where=where)
-        training = {k: settings[k] for k in TRAINING_DEFAULTS}
-        schedule = {k: settings[k] for k in SCHEDULE_DEFAULTS}
         for name in block["datasets"]:
             DATASETS.check(name, f"{where}.datasets")
-        if training["augment"] not in KINDS:
-            raise StudyConfigError(
-                f"{where}: unknown augment {training['augment']!r}.{did_you_mean(training['augment'], list(KINDS))} "
-                f"Choose one of {', '.join(KINDS)}."
-            )
         for name in block["backbones"]:
             BACKBONES.check(name, f"{where}.backbones")
+        for key in block.get("scan", {}):
+            if key not in TRAINING_DEFAULTS:
+                raise StudyConfigError(
+                    f"{where}.scan: {key!r} is not a training parameter.{did_you_mean(key, list(TRAINING_DEFAULTS))} "
+                    "Scan loss options by listing one loss entry per value."
+                )
+        eval_sets = check_eval_sets(block.get("eval_sets", []), block["datasets"], where)
         losses = []
         for entry in block["losses"]:
             name, options = _loss_entry(entry)
@@ -149,42 +178,116 @@ def expand_study(study: dict) -> list[dict]:
                 losses.append((name, resolve_loss(name, options, f"{where}.losses")))
             except ValueError as err:
                 raise StudyConfigError(f"{where}.losses: {err}") from None
-        for (loss, _), dataset in itertools.product(losses, block["datasets"]):
-            check_background(LOSSES[loss], loss, training["background"], dataset, where)
-        for dataset, split, backbone, embed_dim, (loss, options), seed in itertools.product(
-            block["datasets"], block["splits"], block["backbones"], block["embed_dims"], losses, block["seeds"]
-        ):
-            known_splits = DATASETS[dataset]().known_splits()
-            if split >= len(known_splits):
+        exclusions = block.get("exclude", [])
+        used = [False] * len(exclusions)
+        scan = block.get("scan", {})
+        for values in itertools.product(*scan.values()):
+            training = {k: settings[k] for k in TRAINING_DEFAULTS} | dict(zip(scan, values))
+            schedule = {k: settings[k] for k in SCHEDULE_DEFAULTS}
+            if training["augment"] not in KINDS:
                 raise StudyConfigError(
-                    f"{where}.splits: dataset {dataset!r} has splits 0..{len(known_splits) - 1}; got {split}"
+                    f"{where}: unknown augment {training['augment']!r}.{did_you_mean(training['augment'], list(KINDS))} "
+                    f"Choose one of {', '.join(KINDS)}."
                 )
-            try:
-                LOSSES[loss].check_dimensions(len(known_splits[split]), embed_dim, options)
-            except ValueError as err:
-                raise StudyConfigError(f"{where}: loss {loss!r} on {dataset} split {split}: {err}") from None
-            train = {
-                "dataset": dataset,
-                "split": split,
-                "backbone": backbone,
-                "embed_dim": embed_dim,
-                "loss": loss,
-                "loss_options": options,
-                "seed": seed,
-                **training,
-            }
-            rid = run_id(train)
-            if rid in runs:
-                runs[rid]["blocks"].append(block_name)
-                continue
-            runs[rid] = {
-                "run_id": rid,
-                "blocks": [block_name],
-                "train": train,
-                "schedule": schedule,
-                "evaluation": evaluation,
-            }
-    return list(runs.values())
+            for (loss, _), dataset in itertools.product(losses, block["datasets"]):
+                check_background(LOSSES[loss], loss, training["background"], dataset, where)
+            for dataset, split, backbone, embed_dim, (loss, options), seed in itertools.product(
+                block["datasets"], block["splits"], block["backbones"], block["embed_dims"], losses, block["seeds"]
+            ):
+                splits = splits_of(dataset)
+                if split >= len(splits):
+                    raise StudyConfigError(
+                        f"{where}.splits: dataset {dataset!r} has splits 0..{len(splits) - 1}; got {split}"
+                    )
+                train = {
+                    "dataset": dataset,
+                    "split": split,
+                    "backbone": backbone,
+                    "embed_dim": embed_dim,
+                    "loss": loss,
+                    "loss_options": options,
+                    "seed": seed,
+                    **training,
+                }
+                if (rule := _excluded(train, exclusions)) is not None:
+                    used[exclusions.index(rule)] = True
+                    skipped.append({"block": block_name, **{k: train[k] for k in MATCHABLE if train.get(k) is not None},
+                                    "why": rule["why"]})
+                    continue
+                n_known = len(splits[split])
+                if training["n_known"] is not None:
+                    if not 2 <= training["n_known"] <= n_known:
+                        raise StudyConfigError(
+                            f"{where}: n_known {training['n_known']} on {dataset} split {split}: "
+                            f"choose 2..{n_known} (the split's known classes)"
+                        )
+                    n_known = training["n_known"]
+                try:
+                    LOSSES[loss].check_dimensions(n_known, embed_dim, options)
+                except ValueError as err:
+                    raise StudyConfigError(
+                        f"{where}: loss {loss!r} on {dataset} split {split}: {err}. To leave this cell out "
+                        f"of the block, add exclude: [{{loss: {loss}, dataset: {dataset}, why: ...}}]"
+                    ) from None
+                # eval_sets only where a block names some: specs of other runs stay as they were
+                add_run(runs, train, block_name, schedule, {**evaluation, **({"eval_sets": eval_sets} if eval_sets else {})})
+        for rule, hit in zip(exclusions, used):
+            if not hit:
+                raise StudyConfigError(
+                    f"{where}.exclude: {rule} matches no run of the block; correct or remove it"
+                )
+    return list(runs.values()), skipped
+
+
+def add_run(runs: dict, train: dict, block: str, schedule: dict, evaluation: dict) -> None:
+    """Add a run, or merge a block into the run it shares with an earlier block."""
+    rid = run_id(train)
+    if rid not in runs:
+        runs[rid] = {"run_id": rid, "blocks": [block], "train": train, "schedule": schedule, "evaluation": evaluation}
+        return
+    run = runs[rid]
+    run["blocks"].append(block)
+    run["schedule"] = {"checkpoint_every": min(run["schedule"]["checkpoint_every"], schedule["checkpoint_every"])}
+    ours, theirs = run["evaluation"].get("eval_sets", []), evaluation.get("eval_sets", [])
+    if sets := ours + [s for s in theirs if s not in ours]:
+        run["evaluation"] = {**run["evaluation"], "eval_sets": sets}
+
+
+def check_eval_sets(names: list[str], datasets: list[str], where: str) -> list[str]:
+    """Out-of-distribution sets scored beside the held-out unknowns; their images must have the
+    shape the model was trained on."""
+    from osrstudy.data import DATASETS
+    from osrstudy.data.ood import OOD_SETS, shape_of
+
+    for name in names:
+        OOD_SETS.check(name, f"{where}.eval_sets")
+        for dataset in datasets:
+            ours = DATASETS[dataset]
+            shape = shape_of(name, ours.channels, ours.image_size)
+            if shape != (ours.channels, ours.image_size):
+                raise StudyConfigError(
+                    f"{where}.eval_sets: {name!r} has {shape[0]}x{shape[1]}x{shape[1]} images, {dataset!r} "
+                    f"{ours.channels}x{ours.image_size}x{ours.image_size}; choose a set of the same shape "
+                    "(gaussian_noise and uniform_noise fit any)"
+                )
+    return list(names)
+
+
+def block_counts(study: dict, runs: list[dict], skipped: list[dict]) -> str:
+    """Per block: its runs, how many it shares with earlier blocks, and what it left out; then the total."""
+    seen: set[str] = set()
+    lines = []
+    for block in study["blocks"]:
+        ids = [r["run_id"] for r in runs if block in r["blocks"]]
+        shared = sum(1 for i in ids if i in seen)
+        seen.update(ids)
+        left_out = [s for s in skipped if s["block"] == block]
+        line = f"  {block}: {len(ids)} runs" + (f" ({shared} shared with blocks above)" if shared else "")
+        if left_out:
+            reasons = sorted({s["why"] for s in left_out})
+            line += f"; {len(left_out)} left out: {'; '.join(reasons)}"
+        lines.append(line)
+    return "\n".join([f"study {study['name']}: {len(runs)} training jobs", *lines])
 
 
 def check_background(loss_cls, loss: str, background: dict | None, dataset: str, where: str) -> None:

@@ -127,14 +127,24 @@ def subsample(part: Partition, n: int | None, seed: int = 0) -> Partition:
     return Partition(part.images[keep], part.labels[keep], part.classes[keep], part.index[keep])
 
 
-def load_split(dataset: str, split: int, root: str | None = None) -> OpenSetSplit:
+def load_split(dataset: str, split: int, root: str | None = None, n_known: int | None = None) -> OpenSetSplit:
+    """One open-set split. With n_known, only the split's first n_known known classes are known;
+    the unknown classes stay those of the split and the other known classes take no part (the K
+    scan: more known classes, the same unknowns)."""
     ds = DATASETS[dataset]()
     splits = ds.known_splits()
     if not 0 <= split < len(splits):
         raise ValueError(f"dataset {dataset!r} has splits 0..{len(splits) - 1}; got split {split}")
     known = splits[split]
     unknown = ds.unknown_splits()
-    parts = cut_split(ds.load(root), known, unknown[split] if unknown is not None else None)
+    unknown = unknown[split] if unknown is not None else None
+    if n_known is not None:
+        if not 2 <= n_known <= len(known):
+            raise ValueError(f"n_known {n_known}: dataset {dataset!r} split {split} has {len(known)} known classes")
+        if unknown is None:
+            unknown = [c for c in range(ds.n_classes) if c not in known]
+        known = known[:n_known]
+    parts = cut_split(ds.load(root), known, unknown)
     return OpenSetSplit(dataset, split, tuple(known), mean=ds.mean, std=ds.std, **parts)
 
 

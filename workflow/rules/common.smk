@@ -7,16 +7,19 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from osrstudy.study import StudyConfigError, expand_study, job_spec, load_study
+from osrstudy.study import StudyConfigError, block_counts, expansion, job_spec, load_study
 
 # No configfile: directive: snakemake deep-merges config files, which would mix the demo into a study.
 STUDY_PATH = config.get("study", "config/demo.yaml")
 try:
     STUDY = load_study(STUDY_PATH)
     validate(STUDY, "../schemas/study.schema.yaml")
-    RUNS = {run["run_id"]: run for run in expand_study(STUDY)}
+    _runs, SKIPPED = expansion(STUDY)
+    RUNS = {run["run_id"]: run for run in _runs}
 except (StudyConfigError, KeyError, ValueError) as err:
     raise WorkflowError(f"{STUDY_PATH}: {err}") from None
+# What the study trains, per block (a run several blocks need is trained once).
+print(block_counts(STUDY, _runs, SKIPPED), file=sys.stderr)
 
 OUT = f"results/{STUDY['name']}"
 DATA_ROOT = STUDY.get("data_root") or "resources"
