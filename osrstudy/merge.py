@@ -37,9 +37,25 @@ def factor_coordinate(values: list) -> np.ndarray:
     return np.array([np.nan if v is None else float(v) for v in values])
 
 
+LABEL_DIMS = ("eval_set", "scorer", "metric", "quantity", "diagnostic")
+
+
+def ordered_union(arrays) -> np.ndarray:
+    """Labels in order of first appearance (held_out stays first), as one wide enough string dtype:
+    xarray's outer join would keep the first run's width and truncate longer labels."""
+    return np.array(list(dict.fromkeys(str(v) for values in arrays for v in values)))
+
+
 def summary_dataset(runs: list[dict], stores: list[tuple[xr.Dataset, xr.Dataset]]) -> xr.Dataset:
-    rows = [summary.expand_dims(run=np.array([r["run_id"]])) for r, (_, summary) in zip(runs, stores)]
-    root = xr.concat(rows, dim="run", join="outer", fill_value=np.nan, data_vars="all").compute()
+    summaries = [summary for _, summary in stores]
+    labels = {d: ordered_union(s[d].values for s in summaries if d in s.dims) for d in LABEL_DIMS}
+    rows = [
+        summary.reindex({d: labels[d] for d in LABEL_DIMS if d in summary.dims}, fill_value=np.nan)
+        .expand_dims(run=np.array([r["run_id"]]))
+        for r, summary in zip(runs, summaries)
+    ]
+    # encodings read from the run stores (string widths, chunks) would be written back as they were
+    root = xr.concat(rows, dim="run", join="outer", fill_value=np.nan, data_vars="all").compute().drop_encoding()
     attrs = [samples.attrs for samples, _ in stores]
     factors = [json.loads(a["factors"]) for a in attrs]
     names = sorted({k for f in factors for k in f})

@@ -1,24 +1,45 @@
-"""The command line shared by the figure and table renderers: NAME --store STUDY --out FILES."""
+"""The command line shared by the figure and table renderers: NAME --store STUDY --out FILES,
+and the writers of a table's three formats."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Callable
+
+import pandas as pd
 
 from osrstudy.registry import Registry
 
+LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$"}
 
-def write_table(table, caption: str, markdown_body: str, outputs: list[str]) -> None:
-    """Write a table as CSV (tidy, full precision) and/or Markdown (caption + readable body)."""
-    from pathlib import Path
 
+def latex_escape(text: str) -> str:
+    return "".join(LATEX_SPECIALS.get(c, c) for c in str(text))
+
+
+def latex(display: pd.DataFrame, caption: str) -> str:
+    """A booktabs table (plain tabular; no pandas Styler, which needs jinja2)."""
+    head = " & ".join(latex_escape(c) for c in display.columns)
+    body = "\n".join(" & ".join(latex_escape(v) for v in row) + r" \\" for row in display.itertuples(index=False))
+    return (f"\\begin{{table}}\n\\caption{{{latex_escape(caption)}}}\n\\begin{{tabular}}{{{'l' * len(display.columns)}}}\n"
+            f"\\toprule\n{head} \\\\\n\\midrule\n{body}\n\\bottomrule\n\\end{{tabular}}\n\\end{{table}}\n")
+
+
+def write_table(table: pd.DataFrame, caption: str, display: pd.DataFrame, outputs: list[str]) -> None:
+    """CSV (tidy, full precision) from `table`; Markdown and LaTeX (caption + readable cells) from
+    `display`."""
+    caption = " ".join(caption.split())
     for out in map(Path, outputs):
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix == ".csv":
             table.to_csv(out, index=False)
         elif out.suffix == ".md":
-            out.write_text(f"{' '.join(caption.split())}\n\n{markdown_body.rstrip()}\n")
+            out.write_text(f"{caption}\n\n{display.to_markdown(index=False)}\n")
+        elif out.suffix == ".tex":
+            out.write_text(latex(display, caption))
         else:
-            raise SystemExit(f"unknown table format {out.suffix!r} for {out}; use .csv or .md")
+            raise SystemExit(f"unknown table format {out.suffix!r} for {out}; use .csv, .md or .tex")
 
 
 def render_main(

@@ -1,57 +1,296 @@
-"""Tables: one pure function each (merged root dataset in, tidy DataFrame out), in a registry.
+"""Tables: one pure function each (merged root dataset in, DataFrame out), in a registry.
 
-Each table is written as CSV (tidy, full precision) and Markdown (formatted for reading).
+Where a paper prints numbers, the table puts ours (mean ± sample std over splits and seeds) beside
+the paper's and their difference; the paper's numbers come from osrstudy/papers/*.yaml, where a
+number lost in the text extraction is `lost` (shown as "lost", never guessed) and one the paper
+does not report is null (shown as "-"). Each table is written as CSV (full precision), Markdown
+and LaTeX.
 
-    python -m osrstudy.tables NAME --store results/demo/study.zarr --out NAME.csv NAME.md
+    python -m osrstudy.tables NAME --store results/demo/study.zarr --out NAME.csv NAME.md NAME.tex
 """
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
+from typing import Callable
 
+import numpy as np
 import pandas as pd
 import xarray as xr
+import yaml
 
 from osrstudy.registry import Registry
 from osrstudy.render_cli import render_main, write_table
+from osrstudy.study_frames import factor_frame, main_backbone, runs_in, summary_frame
 
-TABLES = Registry("table")
-
-
-@TABLES.register("accuracy_auroc")
-def accuracy_auroc(root: xr.Dataset, scorer: str = "loss", eval_set: str = "held_out") -> pd.DataFrame:
-    """Jacobian-norm paper, Table 1 style: closed-set accuracy and AUROC (%) per dataset and loss,
-    mean and std over splits and seeds, unknown detection by the sample-wise loss score."""
-    results = root.results.sel(scorer=scorer, eval_set=eval_set, metric=["accuracy", "auroc"]) * 100
-    frame = results.to_dataframe(name="value").reset_index()  # factor coordinates come along
-    table = (
-        frame.groupby(["dataset", "backbone", "loss", "metric"])["value"]
-        .agg(mean="mean", std="std", n="count")
-        .reset_index()
-    )
-    table["std"] = table["std"].fillna(0.0)  # a single split has no spread
-    return table
+TABLES: Registry[Callable[[xr.Dataset], pd.DataFrame]] = Registry("table")
+LOST = "lost"  # how the paper files mark a number the text extraction lost
+GEOMETRY = ["sce", "simplex", "harmonic", "learned"]
 
 
-def markdown(table: pd.DataFrame) -> str:
-    """Rows: backbone + loss; columns: dataset x metric, as mean ± std."""
-    cells = table.assign(cell=table["mean"].map("{:.1f}".format) + " ± " + table["std"].map("{:.1f}".format))
-    wide = cells.set_index(["backbone", "loss", "dataset", "metric"])["cell"].unstack(["dataset", "metric"])
-    wide.columns = [f"{dataset} {metric.upper()}" for dataset, metric in wide.columns]
-    n = int(table["n"].max())
-    note = f"mean ± sample std (ddof 1) over {n} splits and seeds, in %."
-    return wide.reset_index().to_markdown(index=False) + f"\n\n{note}\n"
+def table(name: str, reads: tuple[str, ...]):
+    """Register a table with the block-name prefixes it reads."""
+    def add(fn):
+        fn.reads = reads
+        return TABLES.register(name)(fn)
+    return add
+
+
+def applies(name: str, blocks: list[str]) -> bool:
+    return any(b.startswith(p) for b in blocks for p in TABLES[name].reads)
+
+
+def paper(name: str) -> dict:
+    return yaml.safe_load(resources.files("osrstudy.papers").joinpath(f"{name}.yaml").read_text())
+
+
+def number(value) -> float:
+    """A paper cell as a float: NaN for lost and for not reported (the note column says which)."""
+    return np.nan if value is None or value == LOST else float(value)
+
+
+def note(value) -> str:
+    return "lost in extraction" if value == LOST else "not reported" if value is None else ""
+
+
+def mean_std(values: pd.Series) -> tuple[float, float, int]:
+    values = values.dropna()
+    return (float(values.mean()) if len(values) else np.nan,
+            float(values.std(ddof=1)) if len(values) > 1 else 0.0 if len(values) else np.nan, len(values))
+
+
+def beside(ours: pd.Series, paper_value, **keys) -> dict:
+    """One comparison row: ours as mean / std / n, the paper's number, the difference."""
+    mean, std, n = mean_std(ours)
+    theirs = number(paper_value)
+    return {**keys, "ours_mean": mean, "ours_std": std, "n": n, "paper": theirs, "difference": mean - theirs,
+            "paper_note": note(paper_value)}
+
+
+@table("jn_table1_protocol_a", reads=("protocol_a",))
+def protocol_a(root: xr.Dataset) -> pd.DataFrame:
+    """Jacobian-norm paper, Table 1 (Protocol A): closed-set accuracy and AUROC (%) per method,
+    backbone and dataset, ours beside the paper's; each method detects by its own score."""
+    spec = paper("jacobian_norm_table1")
+    in_study = set(factor_frame(root, runs_in(root, "protocol_a")).dataset)
+    rows = []
+    for row in spec["rows"]:
+        ours = row.get("ours")
+        if ours is None or not in_study & set(spec["datasets"]):
+            continue
+        runs = runs_in(root, ours["block"]) & (root.loss == ours["loss"]).values
+        backbones = {ours["backbone"], "resnet18_64" if ours["backbone"] == "resnet18" else ours["backbone"]}
+        runs &= np.isin(root.backbone.values, list(backbones))
+        frame = summary_frame(root, runs, scorer="native") if runs.any() else pd.DataFrame(columns=["dataset"])
+        for dataset, values in zip(spec["datasets"], row["paper"]):
+            if dataset not in in_study:
+                continue
+            for metric, value in zip(spec["metrics"], values):
+                mine = frame.loc[frame.dataset == dataset, metric] if metric in frame else pd.Series(dtype=float)
+                rows.append(beside(mine, value, method=row["method"], arch=row["arch"], dataset=dataset, metric=metric))
+    # datasets of this study the paper does not have (digits, Fashion-MNIST): ours alone
+    known = set(spec["datasets"])
+    runs = runs_in(root, "protocol_a")
+    frame = summary_frame(root, runs, scorer="native")
+    for (dataset, loss, backbone), group in frame[~frame.dataset.isin(known)].groupby(["dataset", "loss", "backbone"]):
+        for metric in spec["metrics"]:
+            rows.append(beside(group[metric], None, method=loss, arch=backbone, dataset=dataset, metric=metric))
+    return pd.DataFrame(rows)
+
+
+@table("jn_table2_protocol_b", reads=("protocol_b",))
+def protocol_b(root: xr.Dataset) -> pd.DataFrame:
+    """Jacobian-norm paper, Table 2 (Protocol B): macro-F1 (%) of the K + 1-way decision at the
+    threshold rejecting 10 % of validation, per out-of-distribution set, ours beside the paper's."""
+    spec = paper("jacobian_norm_table2")
+    runs = runs_in(root, "protocol_b")
+    eval_sets = [str(e) for e in root.eval_set.values if e != "held_out"]
+    rows = []
+    for row in spec["rows"]:
+        ours = row.get("ours")
+        if ours is None:
+            continue
+        mine = runs_in(root, ours["block"]) & (root.loss == ours["loss"]).values
+        mine &= (root.backbone == ours["backbone"]).values if (root.backbone == ours["backbone"]).values[runs].any() \
+            else (root.backbone == main_backbone(root, runs)).values  # toy studies have one backbone
+        sets = {name: value for name, value in zip(spec["eval_sets"], row["paper"])}
+        per_set = {e: summary_frame(root, mine, scorer="native", eval_set=e)["macro_f1"] for e in eval_sets}
+        for e in eval_sets:
+            rows.append(beside(per_set[e], sets.get(e), method=row["method"], arch=row["arch"], eval_set=e))
+        average = pd.concat(per_set, axis=1).mean(axis=1) if per_set else pd.Series(dtype=float)
+        rows.append(beside(average, sets["average"] if set(spec["eval_sets"][:4]) <= set(eval_sets) else None,
+                           method=row["method"], arch=row["arch"], eval_set="average"))
+    return pd.DataFrame(rows)
+
+
+@table("jn_table3_ablation", reads=("table3_",))
+def ablation(root: xr.Dataset) -> pd.DataFrame:
+    """Jacobian-norm paper, Table 3 (ablation of N, m, W, A, S; SCE without m-OvR): AUROC,
+    accuracy and DetACC (%) per row and dataset, sample-wise loss score, ours beside the paper's;
+    `status` says whether the row's switches are certain or reconstructed."""
+    spec = paper("jacobian_norm_table3")
+    rows = []
+    for name, row in spec["rows"].items():
+        runs = runs_in(root, f"table3_{name}")
+        frame = summary_frame(root, runs, scorer="loss")
+        datasets = sorted(set(frame.dataset))
+        paper_values = dict(zip(spec["datasets"], row["paper"]))
+        for dataset in [*datasets, "average"]:
+            mine = frame if dataset == "average" else frame[frame.dataset == dataset]
+            for metric, value in zip(spec["metrics"], paper_values.get(dataset, [None] * 3)):
+                if dataset == "average" and set(datasets) != set(spec["datasets"][:-1]):
+                    value = None  # the paper's average is over its five datasets
+                status = row["status"] + ("; its paper numbers repeat row j's: unreliable" if row.get("paper_unreliable") else "")
+                rows.append(beside(mine[metric], value, row=name, status=status, dataset=dataset, metric=metric))
+    return pd.DataFrame(rows)
+
+
+def geometry_runs(root: xr.Dataset) -> np.ndarray:
+    return runs_in(root, "geometry") & np.isin(root.loss.values, GEOMETRY)
+
+
+@table("geo_table3_geometry", reads=("geometry",))
+def geometry(root: xr.Dataset) -> pd.DataFrame:
+    """Balanced-geometry paper, Table 3: prototype geometry (barycentre norm, CV of radii, CV of
+    pairwise distances, tangent-ball threshold tau*) per dataset and representation, mean over
+    splits, ours beside the paper's (CE: class means of the training embeddings)."""
+    spec = paper("geometry_tables")["table3"]
+    expected = {(r["dataset"], r["loss"]): r["paper"] for r in spec["rows"]}
+    runs = geometry_runs(root)
+    frame = factor_frame(root, runs)[["dataset", "loss"]]
+    for diagnostic in spec["diagnostics"]:
+        frame[diagnostic] = root.geometry.sel(diagnostic=diagnostic).values[runs]
+    rows = []
+    for (dataset, loss), group in frame.groupby(["dataset", "loss"], sort=True):
+        values = expected.get((dataset, loss), [None] * len(spec["diagnostics"]))
+        for diagnostic, value in zip(spec["diagnostics"], values):
+            rows.append(beside(group[diagnostic], value, dataset=dataset, representation=loss, diagnostic=diagnostic))
+    return pd.DataFrame(rows)
+
+
+def scorer_means(root: xr.Dataset, runs: np.ndarray, metric: str = "auroc") -> pd.DataFrame:
+    """Mean and std over splits of one metric (%), per dataset, loss and scorer."""
+    results = root.results.sel(eval_set="held_out", metric=metric).isel(run=np.flatnonzero(runs)) * 100
+    frame = results.to_dataframe(name="value").reset_index()[["run", "scorer", "value"]]
+    frame[["run", "scorer"]] = frame[["run", "scorer"]].astype(str)
+    info = factor_frame(root, np.ones(root.sizes["run"], dtype=bool)).set_index("run")
+    frame["dataset"], frame["loss"] = frame.run.map(info.dataset), frame.run.map(info.loss)
+    return (frame.groupby(["dataset", "loss", "scorer"])["value"]
+            .agg(mean="mean", std=lambda v: v.std(ddof=1) if len(v) > 1 else 0.0, n="count").reset_index())
+
+
+def accuracy_means(root: xr.Dataset, runs: np.ndarray) -> pd.Series:
+    frame = summary_frame(root, runs, scorer="msp")
+    return frame.groupby(["dataset", "loss"])["accuracy"].mean()
+
+
+@table("geo_table4_best_scorer", reads=("geometry",))
+def best_scorer(root: xr.Dataset) -> pd.DataFrame:
+    """Balanced-geometry paper, Table 4 (given there for CIFAR-100 only): the best scorer per
+    representation and its AUROC, with closed-set accuracy (%), ours for every dataset of the
+    study beside the paper's (where it reports them)."""
+    spec = {(r["dataset"], r["loss"]): r for r in paper("geometry_tables")["table4"]["rows"]}
+    runs = geometry_runs(root)
+    means, accuracy = scorer_means(root, runs), accuracy_means(root, runs)
+    rows = []
+    for (dataset, loss), group in means.groupby(["dataset", "loss"]):
+        best = group.loc[group["mean"].idxmax()]
+        theirs = spec.get((dataset, loss), {})
+        rows.append({"dataset": dataset, "representation": loss, "best_scorer": best.scorer,
+                     "auroc_mean": best["mean"], "auroc_std": best["std"], "accuracy": accuracy[(dataset, loss)],
+                     "paper_scorer": theirs.get("scorer", ""), "paper_auroc": number(theirs.get("auroc")),
+                     "paper_accuracy": number(theirs.get("accuracy")),
+                     "difference": best["mean"] - number(theirs.get("auroc"))})
+    return pd.DataFrame(rows)
+
+
+@table("geo_table5_ce_vs_prototypes", reads=("geometry",))
+def ce_vs_prototypes(root: xr.Dataset) -> pd.DataFrame:
+    """Balanced-geometry paper, Table 5: per dataset, the best CE scorer against the best
+    prototype representation and scorer (AUROC %), ours beside the paper's (most of its numbers
+    were lost in extraction)."""
+    spec = {r["dataset"]: r for r in paper("geometry_tables")["table5"]["rows"]}
+    means = scorer_means(root, geometry_runs(root))
+    rows = []
+    for dataset, group in means.groupby("dataset"):
+        ce, protos = group[group.loss == "sce"], group[group.loss != "sce"]
+        best_ce = ce.loc[ce["mean"].idxmax()] if len(ce) else None
+        best_proto = protos.loc[protos["mean"].idxmax()] if len(protos) else None
+        theirs = spec.get(dataset, {})
+        rows.append({
+            "dataset": dataset,
+            "ce_scorer": best_ce.scorer if best_ce is not None else "", "ce_auroc": best_ce["mean"] if best_ce is not None else np.nan,
+            "proto": f"{best_proto.loss}+{best_proto.scorer}" if best_proto is not None else "",
+            "proto_auroc": best_proto["mean"] if best_proto is not None else np.nan,
+            "paper_ce": f"{theirs.get('ce_scorer', '')}: {theirs.get('ce_auroc', '-')}" if theirs else "",
+            "paper_proto": f"{theirs.get('proto_loss')}+{theirs.get('proto_scorer')}: {theirs.get('proto_auroc')}" if theirs else "",
+        })
+    return pd.DataFrame(rows)
+
+
+@table("geo_table6_ratio_gap", reads=("geometry",))
+def ratio_gap(root: xr.Dataset) -> pd.DataFrame:
+    """Balanced-geometry paper, Table 6: on learned-prototype embeddings, the best post-hoc scorer
+    against the ratio scores R and R2 (AUROC %) and the gap, ours beside the paper's."""
+    spec = {r["dataset"]: r for r in paper("geometry_tables")["table6"]["rows"]}
+    means = scorer_means(root, geometry_runs(root) & (root.loss == "learned").values)
+    rows = []
+    for dataset, group in means.groupby("dataset"):
+        by = group.set_index("scorer")["mean"]
+        posthoc = by.drop([s for s in ("ratio", "ratio_sq", "native", "loss") if s in by.index])
+        best = posthoc.idxmax()
+        ratio = max(by.get("ratio", np.nan), by.get("ratio_sq", np.nan))
+        theirs = spec.get(dataset, {})
+        rows.append({"dataset": dataset, "best_scorer": best, "best_auroc": posthoc[best],
+                     "ratio_auroc": ratio, "gap": posthoc[best] - ratio,
+                     "paper_best_scorer": str(theirs.get("best_scorer", "")),
+                     "paper_best_auroc": number(theirs.get("best_auroc")),
+                     "paper_ratio_auroc": number(theirs.get("ratio_auroc")), "paper_gap": number(theirs.get("gap"))})
+    return pd.DataFrame(rows)
+
+
+@table("scorer_grid", reads=("protocol_a", "geometry"))
+def scorer_grid(root: xr.Dataset) -> pd.DataFrame:
+    """Beyond both papers: AUROC (%) of every loss under every scorer, Protocol A (main backbone)
+    and the geometry study, mean ± std over splits: which detector suits which representation."""
+    frames = []
+    for prefix in ("protocol_a", "geometry"):
+        runs = runs_in(root, prefix)
+        if not runs.any():
+            continue
+        runs &= (root.backbone == main_backbone(root, runs)).values if prefix == "protocol_a" else runs
+        frames.append(scorer_means(root, runs).assign(study_part=prefix))
+    return pd.concat(frames, ignore_index=True)[["study_part", "dataset", "loss", "scorer", "mean", "std", "n"]]
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """For Markdown and LaTeX: mean ± std in one cell, numbers to 2-3 digits, missing paper
+    numbers as 'lost' or '-' (per the note column), other missing numbers as '-'."""
+    out = frame.copy()
+    if {"ours_mean", "ours_std"} <= set(out):
+        out.insert(out.columns.get_loc("ours_mean"), "ours",
+                   [f"{m:.2f} ± {s:.2f}" if np.isfinite(m) else "-" for m, s in zip(out.ours_mean, out.ours_std)])
+        out = out.drop(columns=["ours_mean", "ours_std"])
+    if "paper_note" in out:
+        out["paper"] = [("lost" if n == "lost in extraction" else "-") if not np.isfinite(p) else f"{p:.3g}"
+                        for p, n in zip(out.paper, out.paper_note)]
+        out = out.drop(columns=["paper_note"])
+    for column in out.columns:
+        if out[column].dtype.kind == "f":
+            out[column] = [f"{v:.2f}" if np.isfinite(v) else "-" for v in out[column]]
+    return out
 
 
 def render(name: str, store: str | Path, outputs: list[str]) -> None:
     from osrstudy.merge import open_study
 
     root = open_study(store).to_dataset(inherit=False)
-    table = TABLES[name](root)
-    write_table(table, TABLES[name].__doc__, markdown(table), outputs)
+    frame = TABLES[name](root)
+    write_table(frame, TABLES[name].__doc__, readable(frame), outputs)
 
 
 def main(argv: list[str] | None = None) -> None:
-    render_main("osrstudy.tables", TABLES, render, ".csv, .md", argv)
+    render_main("osrstudy.tables", TABLES, render, ".csv, .md, .tex", argv)
 
 
 if __name__ == "__main__":

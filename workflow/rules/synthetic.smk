@@ -6,6 +6,7 @@ rule synthetic:
     output:
         csv=f"{OUT}/tables/{{experiment}}.csv",
         md=f"{OUT}/tables/{{experiment}}.md",
+        tex=f"{OUT}/tables/{{experiment}}.tex",
     log:
         f"{OUT}/logs/synthetic/{{experiment}}.log",
     wildcard_constraints:
@@ -13,4 +14,4 @@ rule synthetic:
     conda:
         "../envs/osrstudy.yaml"
     shell:
-        "python -m osrstudy.synthetic {wildcards.experiment} --out {output.csv} {output.md} > {log} 2>&1"
+        "python -m osrstudy.synthetic {wildcards.experiment} --out {output.csv} {output.md} {output.tex} > {log} 2>&1"

@@ -1,0 +1,95 @@
+"""Views of the merged study that figures and tables share: which runs a block holds, and long
+DataFrames of results, histories and per-sample arrays with each run's factors as columns."""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+PREFERRED_BACKBONES = ("wrn16_4", "lenet", "small_cnn")  # the papers' main backbone, then the toy ones
+
+
+def runs_in(root: xr.Dataset, *prefixes: str) -> np.ndarray:
+    """Boolean mask over runs: members of a block whose name starts with one of the prefixes."""
+    blocks = list(plain(root.block.values))
+    wanted = [i for i, b in enumerate(blocks) if any(b.startswith(p) for p in prefixes)]
+    if not wanted:
+        return np.zeros(root.sizes["run"], dtype=bool)
+    return root.membership.values[:, wanted].any(axis=1)
+
+
+def main_backbone(root: xr.Dataset, runs: np.ndarray) -> str:
+    """The backbone a figure shows when the runs have several: the papers' WRN-16-4 if present,
+    else the most common one."""
+    counts = Counter(plain(root.backbone.values[runs]))
+    for name in PREFERRED_BACKBONES:
+        if name in counts:
+            return name
+    return counts.most_common(1)[0][0] if counts else ""
+
+
+def readable_factor(blocks: str, prefix: str) -> str:
+    """A run's block list as the names after `prefix` ('protocol_a,table3_g' -> 'g')."""
+    names = [b[len(prefix):] for b in str(blocks).split(",") if b.startswith(prefix)]
+    return "/".join(names) or str(blocks)
+
+
+def factors(root: xr.Dataset) -> list[str]:
+    return [c for c in root.coords if root[c].dims == ("run",) and c != "run"]
+
+
+def plain(values: np.ndarray) -> np.ndarray:
+    """Strings as Python objects: zarr 3 reads them as numpy's StringDType, which pandas and
+    fixed-width casts do not take."""
+    return np.array([str(v) for v in values], dtype=object) if values.dtype.kind in "TUO" else values
+
+
+def factor_frame(root: xr.Dataset, runs: np.ndarray) -> pd.DataFrame:
+    """One row per selected run, its factors as columns (and `run`)."""
+    frame = pd.DataFrame({name: plain(root[name].values[runs]) for name in factors(root)})
+    frame.insert(0, "run", plain(root.run.values[runs]))
+    return frame
+
+
+def summary_frame(root: xr.Dataset, runs: np.ndarray, scorer: str, eval_set: str = "held_out") -> pd.DataFrame:
+    """One row per run: factors and every metric of one scorer on one eval set, AUROC etc. in %."""
+    frame = factor_frame(root, runs)
+    results = root.results.sel(scorer=scorer, eval_set=eval_set).isel(run=np.flatnonzero(runs))
+    for metric in results.metric.values:
+        frame[str(metric)] = results.sel(metric=metric).values * 100
+    return frame
+
+
+def history_frame(root: xr.Dataset, runs: np.ndarray) -> pd.DataFrame:
+    """One row per run and checkpoint: the history quantities, the run's factors, and `model`
+    (its Table 3 row where it has one) and `jacobian_unknown` (known + gap)."""
+    rows = []
+    info = factor_frame(root, runs)
+    history = root.history.isel(run=np.flatnonzero(runs))
+    quantities = [str(q) for q in history.quantity.values]
+    for (_, run), values in zip(info.iterrows(), history.values):
+        table = pd.DataFrame(values, columns=quantities)
+        table["epoch"] = root.step.values
+        table = table.dropna(subset=["epoch"]).dropna(how="all", subset=quantities)
+        rows.append(table.assign(**run.to_dict()))
+    frame = pd.concat(rows, ignore_index=True)
+    frame["model"] = [readable_factor(b, "table3_") for b in frame.blocks]
+    if {"jacobian_known", "jacobian_gap"} <= set(frame):
+        frame["jacobian_unknown"] = frame.jacobian_known + frame.jacobian_gap
+    return frame
+
+
+def per_sample_frame(study: xr.DataTree, runs: np.ndarray, variables: dict[str, str],
+                     partition: str = "test") -> pd.DataFrame:
+    """Long table of per-sample variables of the selected runs, with the runs' factors as columns."""
+    root = study.to_dataset(inherit=False)
+    frames = []
+    for _, run in factor_frame(root, runs).iterrows():
+        ds = study["runs"][run.run].to_dataset(inherit=False)
+        ds = ds.where(ds.partition == partition, drop=True)
+        frame = pd.DataFrame({label: ds[var].values for var, label in variables.items()})
+        frame["unknown"] = ds.label.values < 0
+        frames.append(frame.assign(**run.to_dict()))
+    return pd.concat(frames, ignore_index=True)
