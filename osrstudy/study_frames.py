@@ -11,10 +11,11 @@ import xarray as xr
 PREFERRED_BACKBONES = ("wrn16_4", "lenet", "small_cnn")  # the papers' main backbone, then the toy ones
 
 
-def runs_in(root: xr.Dataset, *prefixes: str) -> np.ndarray:
-    """Boolean mask over runs: members of a block whose name starts with one of the prefixes."""
+def runs_in(root: xr.Dataset, *prefixes: str, exact: bool = False) -> np.ndarray:
+    """Boolean mask over runs: members of a block whose name starts with one of the prefixes
+    (with `exact`, whose name is one of them)."""
     blocks = list(plain(root.block.values))
-    wanted = [i for i, b in enumerate(blocks) if any(b.startswith(p) for p in prefixes)]
+    wanted = [i for i, b in enumerate(blocks) if any(b == p if exact else b.startswith(p) for p in prefixes)]
     if not wanted:
         return np.zeros(root.sizes["run"], dtype=bool)
     return root.membership.values[:, wanted].any(axis=1)

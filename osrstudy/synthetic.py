@@ -35,7 +35,10 @@ ALGORITHM1_SETUP = {"K": 4, "d": 8, "n_per_class": 30, "sigma": 0.115, "eps": 0.
 def algorithm1_table() -> pd.DataFrame:
     """Balanced-geometry paper, section 8.3, Table 1: Algorithm 1's per-class R2 mean, tail scale
     and threshold for a target miss rate of 5 %, without and with the DKW correction, on a
-    synthetic simplex (set-up ours: the paper's was lost), beside the paper's numbers."""
+    synthetic simplex (set-up ours: the paper's was lost), beside the paper's numbers. The
+    paper's threshold is 20.4-20.5 times its scale in every row, which mean + scale
+    sqrt(2 log(1 / eps)) cannot give for any eps with its means: its threshold rule (or scale) is
+    not the one the surviving text of equation 25 states; ours follows the text."""
     from osrstudy.codes import simplex_code
     from osrstudy.scorers import ratio_score
 

@@ -105,21 +105,26 @@ def protocol_b(root: xr.Dataset) -> pd.DataFrame:
     spec = paper("jacobian_norm_table2")
     runs = runs_in(root, "protocol_b")
     eval_sets = [str(e) for e in root.eval_set.values if e != "held_out"]
-    rows = []
+    rows, shown = [], set()
     for row in spec["rows"]:
         ours = row.get("ours")
         if ours is None:
             continue
-        mine = runs_in(root, ours["block"]) & (root.loss == ours["loss"]).values
-        mine &= (root.backbone == ours["backbone"]).values if (root.backbone == ours["backbone"]).values[runs].any() \
-            else (root.backbone == main_backbone(root, runs)).values  # toy studies have one backbone
+        # a study without the paper's backbone (a toy one) shows its main backbone, once per cell
+        backbone = ours["backbone"] if (root.backbone == ours["backbone"]).values[runs].any() else main_backbone(root, runs)
+        if (ours["block"], ours["loss"], backbone) in shown:
+            continue
+        shown.add((ours["block"], ours["loss"], backbone))
+        mine = runs_in(root, ours["block"], exact=True) & (root.loss == ours["loss"]).values
+        mine &= (root.backbone == backbone).values
         sets = {name: value for name, value in zip(spec["eval_sets"], row["paper"])}
         per_set = {e: summary_frame(root, mine, scorer="native", eval_set=e)["macro_f1"] for e in eval_sets}
         for e in eval_sets:
-            rows.append(beside(per_set[e], sets.get(e), method=row["method"], arch=row["arch"], eval_set=e))
+            rows.append(beside(per_set[e], sets.get(e), method=row["method"], arch=row["arch"], backbone=backbone,
+                               eval_set=e))
         average = pd.concat(per_set, axis=1).mean(axis=1) if per_set else pd.Series(dtype=float)
         rows.append(beside(average, sets["average"] if set(spec["eval_sets"][:4]) <= set(eval_sets) else None,
-                           method=row["method"], arch=row["arch"], eval_set="average"))
+                           method=row["method"], arch=row["arch"], backbone=backbone, eval_set="average"))
     return pd.DataFrame(rows)
 
 

@@ -33,7 +33,9 @@ def write_study(workdir, study):
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("study")
-    study = {**TINY, "training": {"epochs": 3, "batch_size": 32, "checkpoint_every": 1}}
+    # block named as in config/study.yaml, so the Protocol A figures and tables apply
+    study = {**TINY, "training": {"epochs": 3, "batch_size": 32, "checkpoint_every": 1},
+             "blocks": {"protocol_a": TINY["blocks"]["t"]}}
     config = write_study(workdir, study)
     snakemake(workdir, "--cores", "2", "--config", f"study={config}")
     return workdir, config
@@ -74,13 +76,30 @@ def test_merged_store_follows_the_results_contract(finished):
 
 def test_figures_and_tables_are_rendered(finished):
     workdir, _ = finished
-    for suffix in ["pdf", "png"]:
-        assert (workdir / f"results/tiny/figures/jacobian_norms.{suffix}").stat().st_size > 10_000
-    csv = (workdir / "results/tiny/tables/accuracy_auroc.csv").read_text().splitlines()
-    assert csv[0] == "dataset,backbone,loss,metric,mean,std,n" and len(csv) == 5
-    assert "| small_cnn" in (workdir / "results/tiny/tables/accuracy_auroc.md").read_text()
-    far = (workdir / "results/tiny/tables/far_vs_dimension.csv").read_text().splitlines()
+    out = workdir / "results/tiny"
+    for name in ["jn_fig03_jacobian_norms", "jn_fig05_training_dynamics", "jn_fig09_loss_vs_jacobian",
+                 "geo_fig02_far_vs_dimension"]:
+        for suffix in ["pdf", "png"]:
+            assert (out / f"figures/{name}.{suffix}").stat().st_size > 10_000, name
+    # a figure whose blocks the study lacks is not scheduled
+    assert not (out / "figures/jn_fig07_k_scan.png").exists()
+    csv = (out / "tables/jn_table1_protocol_a.csv").read_text().splitlines()
+    assert csv[0] == "method,arch,dataset,metric,ours_mean,ours_std,n,paper,difference,paper_note" and len(csv) == 5
+    assert "| sce      | small_cnn" in (out / "tables/jn_table1_protocol_a.md").read_text()
+    tex = (out / "tables/jn_table1_protocol_a.tex").read_text()
+    assert "\\begin{tabular}" in tex and "small\\_cnn" in tex and "$\\pm$" in tex
+    far = (out / "tables/geo_table2_far_vs_dimension.csv").read_text().splitlines()
     assert far[0].startswith("d,K,tau,n_unknown,far_empirical,far_bound") and len(far) == 7
+
+
+def test_report_holds_every_figure(finished, tmp_path):
+    workdir, config = finished
+    report = tmp_path / "report.html"
+    snakemake(workdir, "--report", str(report), "--config", f"study={config}")
+    html = report.read_text()
+    rendered = sorted(p.stem for p in (workdir / "results/tiny/figures").glob("*.png"))
+    assert len(rendered) >= 6 and all(f"{name}.png" in html for name in rendered)
+    assert "regenerates Fig. 3" in html or "Figure 3" in html
 
 
 def test_train_log_holds_the_job_output(finished):
@@ -118,8 +137,8 @@ def test_figures_rerender_without_runs_and_without_training(finished, tmp_path):
     done = snakemake(workdir, "figures", "tables", "--cores", "2", "--config", f"study={config}")
     out = done.stdout + done.stderr
     assert "rule train" not in out and "rule merge" not in out
-    assert (workdir / "results/tiny/figures/jacobian_norms.png").exists()
-    assert (workdir / "results/tiny/tables/accuracy_auroc.csv").exists()
+    assert (workdir / "results/tiny/figures/jn_fig03_jacobian_norms.png").exists()
+    assert (workdir / "results/tiny/tables/jn_table1_protocol_a.csv").exists()
     # the default target too: the merged store holds every run, so nothing retrains
     again = snakemake(workdir, "-n", "--cores", "2", "--config", f"study={config}")
     assert "Nothing to be done" in again.stdout + again.stderr
