@@ -22,7 +22,8 @@ import xarray as xr  # noqa: E402
 from osrstudy.registry import Registry  # noqa: E402
 from osrstudy.render_cli import render_main  # noqa: E402
 from osrstudy.study_frames import (  # noqa: E402
-    history_frame, main_backbone, per_sample_frame, plain, readable_factor, runs_in, summary_frame,
+    history_frame, main_backbone, per_sample_frame, plain, readable_factor, reader, reads_any, runs_in,
+    summary_frame,
 )
 
 FIGURES: Registry[Callable[[xr.DataTree], plt.Figure]] = Registry("figure")
@@ -32,16 +33,12 @@ DYNAMICS = {"dbi": "DBI (intra / inter)", "inter_class_distance": "mean inter-cl
 
 
 def figure(name: str, reads: tuple[str, ...]):
-    """Register a figure with the block-name prefixes it reads."""
-    def add(fn):
-        fn.reads = reads
-        return FIGURES.register(name)(fn)
-    return add
+    return reader(FIGURES, name, reads)
 
 
 def applies(name: str, blocks: list[str]) -> bool:
     """Whether the study has a block the figure reads."""
-    return any(b.startswith(p) for b in blocks for p in FIGURES[name].reads)
+    return reads_any(FIGURES[name], blocks)
 
 
 def titled(fig: plt.Figure, text: str) -> plt.Figure:

@@ -8,6 +8,19 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+def reader(registry, name: str, reads: tuple[str, ...]):
+    """Register a figure or table function with the block-name prefixes it reads."""
+    def add(fn):
+        fn.reads = reads
+        return registry.register(name)(fn)
+    return add
+
+
+def reads_any(fn, blocks: list[str]) -> bool:
+    """Whether a study with these blocks has one the figure or table reads."""
+    return any(b.startswith(p) for b in blocks for p in fn.reads)
+
+
 PREFERRED_BACKBONES = ("wrn16_4", "lenet", "small_cnn")  # the papers' main backbone, then the toy ones
 
 

@@ -21,7 +21,7 @@ import yaml
 
 from osrstudy.registry import Registry
 from osrstudy.render_cli import render_main, write_table
-from osrstudy.study_frames import factor_frame, main_backbone, runs_in, summary_frame
+from osrstudy.study_frames import factor_frame, main_backbone, reader, reads_any, runs_in, summary_frame
 
 TABLES: Registry[Callable[[xr.Dataset], pd.DataFrame]] = Registry("table")
 LOST = "lost"  # how the paper files mark a number the text extraction lost
@@ -29,15 +29,12 @@ GEOMETRY = ["sce", "simplex", "harmonic", "learned"]
 
 
 def table(name: str, reads: tuple[str, ...]):
-    """Register a table with the block-name prefixes it reads."""
-    def add(fn):
-        fn.reads = reads
-        return TABLES.register(name)(fn)
-    return add
+    return reader(TABLES, name, reads)
 
 
 def applies(name: str, blocks: list[str]) -> bool:
-    return any(b.startswith(p) for b in blocks for p in TABLES[name].reads)
+    """Whether the study has a block the table reads."""
+    return reads_any(TABLES[name], blocks)
 
 
 def paper(name: str) -> dict:

@@ -244,4 +244,11 @@ def test_production_profile_dry_runs_the_study_from_the_repository_root(tmp_path
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     counts = dict(line.split()[:2] for line in done.stdout.splitlines() if line.startswith(("train ", "merge ")))
-    assert int(counts["train"]) > 500 and counts["merge"] == "1"
+    from osrstudy.study import expand_study, load_study
+
+    n_runs = len(expand_study(load_study(REPO / "config/study.yaml")))
+    assert int(counts["train"]) == n_runs > 1000 and counts["merge"] == "1"
+    # the job count per block, and what a block left out with why
+    assert f"study study: {n_runs} training jobs" in done.stderr
+    assert "  protocol_a: 200 runs" in done.stderr and "  table3_ours: 25 runs (25 shared with blocks above)" in done.stderr
+    assert "geometry: 95 runs; 5 left out: a simplex of K = 80 prototypes needs d >= K - 1 = 79" in done.stderr
