@@ -23,7 +23,7 @@ from osrstudy.registry import Registry  # noqa: E402
 from osrstudy.render_cli import render_main  # noqa: E402
 from osrstudy.study_frames import (  # noqa: E402
     history_frame, main_backbone, per_sample_frame, plain, readable_factor, reader, reads_any, runs_in,
-    summary_frame,
+    summary_frame, NoRuns,
 )
 
 FIGURES: Registry[Callable[[xr.DataTree], plt.Figure]] = Registry("figure")
@@ -347,7 +347,12 @@ def sce_dynamics(study: xr.DataTree) -> plt.Figure:
 def render(name: str, store: str | Path, outputs: list[str]) -> None:
     from osrstudy.merge import open_study
 
-    figure = FIGURES[name](open_study(store))
+    try:
+        figure = FIGURES[name](open_study(store))
+    except NoRuns as missing:  # the study has the blocks but not the models this figure compares
+        figure, ax = plt.subplots(figsize=(6, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"{name}: nothing to draw in this study\n({missing})", ha="center", va="center")
     save(figure, FIGURES[name].__doc__, outputs)
 
 

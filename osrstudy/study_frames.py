@@ -60,6 +60,10 @@ def plain(values: np.ndarray) -> np.ndarray:
     return np.array([str(v) for v in values], dtype=object) if values.dtype.kind in "TUO" else values
 
 
+class NoRuns(LookupError):
+    """A figure or table found no run of what it shows (its blocks exist, its models do not)."""
+
+
 def factor_frame(root: xr.Dataset, runs: np.ndarray) -> pd.DataFrame:
     """One row per selected run, its factors as columns (and `run`)."""
     frame = pd.DataFrame({name: plain(root[name].values[runs]) for name in factors(root)})
@@ -79,6 +83,8 @@ def summary_frame(root: xr.Dataset, runs: np.ndarray, scorer: str, eval_set: str
 def history_frame(root: xr.Dataset, runs: np.ndarray) -> pd.DataFrame:
     """One row per run and checkpoint: the history quantities, the run's factors, and `model`
     (its Table 3 row where it has one) and `jacobian_unknown` (known + gap)."""
+    if not runs.any():
+        raise NoRuns("no run with a training history among the runs this figure shows")
     rows = []
     info = factor_frame(root, runs)
     history = root.history.isel(run=np.flatnonzero(runs))
@@ -99,6 +105,8 @@ def per_sample_frame(study: xr.DataTree, runs: np.ndarray, variables: dict[str, 
                      partition: str = "test") -> pd.DataFrame:
     """Long table of per-sample variables of the selected runs, with the runs' factors as columns."""
     root = study.to_dataset(inherit=False)
+    if not runs.any():
+        raise NoRuns(f"no run with per-sample {', '.join(variables)} among the runs this figure shows")
     frames = []
     for _, run in factor_frame(root, runs).iterrows():
         ds = study["runs"][run.run].to_dataset(inherit=False)

@@ -176,3 +176,12 @@ def test_data_target_fetches_or_says_where_to_put_files(tmp_path):
     out = done.stdout + done.stderr
     assert "train_32x32.mat" in out and "http://ufldl.stanford.edu/housenumbers/train_32x32.mat" in out
     assert "resources/svhn/train_32x32.mat" in out
+
+
+def test_a_figure_without_its_models_says_so_instead_of_failing(finished, tmp_path):
+    from osrstudy.figures import render
+
+    workdir, _ = finished
+    # the tiny study has no Table 3 rows: Figure 8 has nothing to compare
+    render("jn_fig08_sce_vs_movr", workdir / "results/tiny/study.zarr", [str(tmp_path / "fig8.png")])
+    assert (tmp_path / "fig8.png").stat().st_size > 1_000
