@@ -245,6 +245,13 @@ def text(s: Scale) -> str:
         def ignore_aliases(self, data):  # written out in full: readable without YAML anchors
             return True
 
+    def scalars(values) -> bool:
+        return all(not isinstance(v, (dict, list)) for v in values)
+
+    # lists and mappings of plain values on one line: a block reads as its factorial
+    Dumper.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=scalars(v)))
+    Dumper.add_representer(dict, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v.items(),
+                                                                flow_style=scalars(v.values()) and "description" not in v))
     return s.header + yaml.dump(build(s), Dumper=Dumper, sort_keys=False, width=110)
 
 
