@@ -23,10 +23,10 @@ from osrstudy.registry import Registry  # noqa: E402
 from osrstudy.render_cli import render_main  # noqa: E402
 from osrstudy.study_frames import (  # noqa: E402
     history_frame, main_backbone, per_sample_frame, plain, readable_factor, reader, reads_any, runs_in,
-    summary_frame, NoRuns,
+    summary_frame, NoRuns, StudyView, factor_frame,
 )
 
-FIGURES: Registry[Callable[[xr.DataTree], plt.Figure]] = Registry("figure")
+FIGURES: Registry[Callable[[StudyView], plt.Figure]] = Registry("figure")
 DYNAMICS = {"dbi": "DBI (intra / inter)", "inter_class_distance": "mean inter-class distance",
             "jacobian_gap": "Jacobian-norm gap (unknown - known)", "val_auroc": "AUROC (validation)",
             "jacobian_unknown": "Jacobian norm of unknowns"}
@@ -47,7 +47,7 @@ def titled(fig: plt.Figure, text: str) -> plt.Figure:
     return fig
 
 
-def jacobian_histograms(study: xr.DataTree, runs: np.ndarray, title: str) -> plt.Figure:
+def jacobian_histograms(study: StudyView, runs: np.ndarray, title: str) -> plt.Figure:
     """Histograms of log10 ||df/dx||_F, known vs unknown test samples, before vs after training,
     one column per dataset and loss (splits pooled)."""
     frame = per_sample_frame(study, runs, {"jacobian_norm_init": "before training", "jacobian_norm": "after training"})
@@ -78,39 +78,39 @@ def sce_and_ours(root: xr.Dataset, prefixes: tuple[str, ...]) -> np.ndarray:
 
 
 @figure("jn_fig03_jacobian_norms", reads=("protocol_a",))
-def jacobian_norms(study: xr.DataTree) -> plt.Figure:
+def jacobian_norms(study: StudyView) -> plt.Figure:
     """Jacobian-norm paper, Figure 3: distribution of the Jacobian norm of the representation,
     known vs unknown test samples, before and after training (SCE and m-OvR, Protocol A)."""
-    root = study.to_dataset(inherit=False)
+    root = study.root
     return jacobian_histograms(study, sce_and_ours(root, ("protocol_a",)),
                                "Jacobian norm ||df/dx||_F, known vs unknown test samples, splits pooled\n"
                                "(regenerates Fig. 3 of the Jacobian-norm paper)")
 
 
 @figure("prototype_jacobian_norms", reads=("geometry",))
-def prototype_jacobian_norms(study: xr.DataTree) -> plt.Figure:
+def prototype_jacobian_norms(study: StudyView) -> plt.Figure:
     """Beyond both papers: Figure 3 of the Jacobian-norm paper for the balanced-geometry paper's
     representations (CE, simplex, harmonic, learned prototypes)."""
-    root = study.to_dataset(inherit=False)
+    root = study.root
     return jacobian_histograms(study, runs_in(root, "geometry"),
                                "Jacobian norm of prototype representations, known vs unknown test samples\n"
                                "(Fig. 3 of the Jacobian-norm paper applied to the geometry paper's models; beyond both papers)")
 
 
 @figure("jn_fig04_interpolation", reads=("protocol_a",))
-def interpolation(study: xr.DataTree) -> plt.Figure:
+def interpolation(study: StudyView) -> plt.Figure:
     """Jacobian-norm paper, Figure 4: Jacobian norm along x_t = (1 - t) x0 + t x1 between test
     samples of two known classes (mean and interquartile band over pairs and splits)."""
-    root = study.to_dataset(inherit=False)
+    root = study.root
     runs = sce_and_ours(root, ("protocol_a",))
-    rows = []
-    for run_id in plain(root.run.values[runs]):
-        norms = study["runs"][run_id]["interpolation_jacobian_norm"]
-        norms = norms / norms.isel(path_t=[0, -1]).mean("path_t")  # relative to the two endpoints
-        for t, values in zip(norms.path_t.values, norms.values.T):
-            rows += [{"run": run_id, "t": t, "relative norm": v, "dataset": str(root.dataset.sel(run=run_id).item()),
-                      "loss": str(root.loss.sel(run=run_id).item())} for v in values]
-    frame = pd.DataFrame(rows)
+    parts = []
+    for _, run in factor_frame(root, runs).iterrows():
+        norms = study.run(run.run)["interpolation_jacobian_norm"].values  # (pair, path_t)
+        norms = norms / norms[:, [0, -1]].mean(axis=1, keepdims=True)  # relative to the two endpoints
+        t = np.linspace(0, 1, norms.shape[1])
+        parts.append(pd.DataFrame({"t": np.tile(t, len(norms)), "relative norm": norms.ravel(),
+                                   "dataset": run.dataset, "loss": run.loss}))
+    frame = pd.concat(parts, ignore_index=True)
     datasets = sorted(frame.dataset.unique())
     fig, axes = plt.subplots(1, len(datasets), figsize=(3.6 * len(datasets), 3.2), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
@@ -122,10 +122,10 @@ def interpolation(study: xr.DataTree) -> plt.Figure:
                        "(regenerates Fig. 4 of the Jacobian-norm paper)")
 
 
-def dynamics(study: xr.DataTree, runs: np.ndarray, quantities: list[str], hue: str, title: str) -> plt.Figure:
+def dynamics(study: StudyView, runs: np.ndarray, quantities: list[str], hue: str, title: str) -> plt.Figure:
     """History quantities against the training epoch, one line per `hue` value and dataset
     (mean and 95 % interval over splits)."""
-    frame = history_frame(study.to_dataset(inherit=False), runs)
+    frame = history_frame(study.root, runs)
     datasets = sorted(frame.dataset.unique())
     fig, axes = plt.subplots(len(datasets), len(quantities), figsize=(3.3 * len(quantities), 2.8 * len(datasets)),
                              squeeze=False)
@@ -140,10 +140,10 @@ def dynamics(study: xr.DataTree, runs: np.ndarray, quantities: list[str], hue: s
 
 
 @figure("jn_fig05_training_dynamics", reads=("protocol_a",))
-def training_dynamics(study: xr.DataTree) -> plt.Figure:
+def training_dynamics(study: StudyView) -> plt.Figure:
     """Jacobian-norm paper, Figure 5: DBI, inter-class distance, Jacobian-norm gap and AUROC
     while m-OvR combined trains (validation probe at each checkpoint)."""
-    root = study.to_dataset(inherit=False)
+    root = study.root
     runs = runs_in(root, "protocol_a") & (root.loss == "movr").values
     runs &= (root.backbone == main_backbone(root, runs)).values
     return dynamics(study, runs, ["dbi", "inter_class_distance", "jacobian_gap", "val_auroc"], "loss",
@@ -151,10 +151,10 @@ def training_dynamics(study: xr.DataTree) -> plt.Figure:
 
 
 @figure("jn_fig06_dynamics_correlation", reads=("protocol_a",))
-def dynamics_correlation(study: xr.DataTree) -> plt.Figure:
+def dynamics_correlation(study: StudyView) -> plt.Figure:
     """Jacobian-norm paper, Figure 6: AUROC (top) and DBI (bottom) against the Jacobian-norm gap
     over the checkpoints of m-OvR combined, one column per dataset."""
-    root = study.to_dataset(inherit=False)
+    root = study.root
     runs = runs_in(root, "protocol_a") & (root.loss == "movr").values
     runs &= (root.backbone == main_backbone(root, runs)).values
     frame = history_frame(root, runs)
@@ -177,10 +177,10 @@ def final(root: xr.Dataset, runs: np.ndarray, quantity: str) -> np.ndarray:
 
 
 @figure("jn_fig07_k_scan", reads=("k_scan",))
-def k_scan(study: xr.DataTree) -> plt.Figure:
+def k_scan(study: StudyView) -> plt.Figure:
     """Jacobian-norm paper, Figure 7: Jacobian-norm gap (and AUROC) at the end of training
     against the number K of known classes, the unknown classes fixed (dataset and K ours)."""
-    root = study.to_dataset(inherit=False)
+    root = study.root
     runs = runs_in(root, "k_scan")
     frame = summary_frame(root, runs, scorer="loss")
     frame["Jacobian-norm gap"] = final(root, runs, "jacobian_gap")
@@ -193,22 +193,22 @@ def k_scan(study: xr.DataTree) -> plt.Figure:
 
 
 @figure("jn_fig08_sce_vs_movr", reads=("table3_baseline", "table3_movr"))
-def sce_vs_movr(study: xr.DataTree) -> plt.Figure:
+def sce_vs_movr(study: StudyView) -> plt.Figure:
     """Jacobian-norm paper, Figure 8: SCE vs m-OvR (no W, A, S) during training: DBI,
     inter-class distance, Jacobian-norm gap, AUROC."""
-    root = study.to_dataset(inherit=False)
+    root = study.root
     return dynamics(study, runs_in(root, "table3_baseline", "table3_movr"),
                     ["dbi", "inter_class_distance", "jacobian_gap", "val_auroc"], "loss",
                     "SCE vs m-OvR during training\n(regenerates Fig. 8 of the Jacobian-norm paper)")
 
 
 @figure("jn_fig09_loss_vs_jacobian", reads=("protocol_a",))
-def loss_vs_jacobian(study: xr.DataTree) -> plt.Figure:
+def loss_vs_jacobian(study: StudyView) -> plt.Figure:
     """Jacobian-norm paper, Figure 9: sample-wise loss (the detection score) against the Jacobian
     norm of each test sample, m-OvR combined, split 0 (Spearman correlation in the title)."""
     from scipy.stats import spearmanr
 
-    root = study.to_dataset(inherit=False)
+    root = study.root
     runs = runs_in(root, "protocol_a") & (root.loss == "movr").values & (root.split == root.split.min()).values
     runs &= (root.backbone == main_backbone(root, runs)).values
     frame = per_sample_frame(study, runs, {"score_loss": "sample-wise loss", "jacobian_norm": "Jacobian norm"})
@@ -227,14 +227,14 @@ def loss_vs_jacobian(study: xr.DataTree) -> plt.Figure:
 
 
 def switch_effect(study, blocks: tuple[str, str], hue: str, quantities: list[str], what: str, number: int):
-    root = study.to_dataset(inherit=False)
+    root = study.root
     return dynamics(study, runs_in(root, *blocks), quantities, hue,
                     f"The effect of {what} ({blocks[0]} vs {blocks[1]})\n"
                     f"(regenerates Fig. {number} of the Jacobian-norm paper)")
 
 
 @figure("jn_fig10_augmentation", reads=("table3_g", "table3_j"))
-def augmentation_effect(study: xr.DataTree) -> plt.Figure:
+def augmentation_effect(study: StudyView) -> plt.Figure:
     """Jacobian-norm paper, Figure 10: data augmentation (Table 3 rows g and j: m-OvR + W without
     and with A) on DBI, Jacobian-norm gap and AUROC during training."""
     return switch_effect(study, ("table3_g", "table3_j"), "augment", ["dbi", "jacobian_gap", "val_auroc"],
@@ -242,7 +242,7 @@ def augmentation_effect(study: xr.DataTree) -> plt.Figure:
 
 
 @figure("jn_fig11_weight_decay", reads=("table3_movr", "table3_g"))
-def weight_decay_effect(study: xr.DataTree) -> plt.Figure:
+def weight_decay_effect(study: StudyView) -> plt.Figure:
     """Jacobian-norm paper, Figure 11: weight decay (Table 3 rows m-OvR and g) on the inter-class
     distance, Jacobian-norm gap and AUROC during training."""
     return switch_effect(study, ("table3_movr", "table3_g"), "weight_decay",
@@ -250,7 +250,7 @@ def weight_decay_effect(study: xr.DataTree) -> plt.Figure:
 
 
 @figure("jn_fig12_self_supervision", reads=("table3_j", "table3_ours"))
-def self_supervision_effect(study: xr.DataTree) -> plt.Figure:
+def self_supervision_effect(study: StudyView) -> plt.Figure:
     """Jacobian-norm paper, Figure 12: rotation self-supervision (Table 3 rows j and ours) on the
     Jacobian-norm gap, the Jacobian norm of unknowns and AUROC during training."""
     return switch_effect(study, ("table3_j", "table3_ours"), "self_supervision",
@@ -258,10 +258,10 @@ def self_supervision_effect(study: xr.DataTree) -> plt.Figure:
 
 
 @figure("jn_fig13_gap_vs_auroc", reads=("table3_",))
-def gap_vs_auroc(study: xr.DataTree) -> plt.Figure:
+def gap_vs_auroc(study: StudyView) -> plt.Figure:
     """Jacobian-norm paper, Figure 13: Jacobian-norm gap at the end of training against test AUROC
     (sample-wise loss score), one point per model of Table 3, one panel per dataset."""
-    root = study.to_dataset(inherit=False)
+    root = study.root
     runs = runs_in(root, "table3_")
     frame = summary_frame(root, runs, scorer="loss")
     frame["Jacobian-norm gap"] = final(root, runs, "jacobian_gap")
@@ -279,19 +279,21 @@ def gap_vs_auroc(study: xr.DataTree) -> plt.Figure:
 
 
 @figure("jn_fig14_tsne", reads=("tsne_",))
-def tsne(study: xr.DataTree) -> plt.Figure:
+def tsne(study: StudyView) -> plt.Figure:
     """Jacobian-norm paper, Figure 14: 2-d t-SNE of f(x) on test samples (left: classes, unknowns
     black; right: min-max normalised Jacobian norm), one row per model."""
     from sklearn.manifold import TSNE
 
-    root = study.to_dataset(inherit=False)
+    root = study.root
     runs = runs_in(root, "tsne_") & (root.split == root.split.min()).values
-    models = {run: readable_factor(b, "tsne_") for run, b in zip(plain(root.run.values[runs]), plain(root.blocks.values[runs]))}
+    models = {readable_factor(b, "tsne_"): run for run, b in zip(plain(root.run.values[runs]), plain(root.blocks.values[runs]))}
     order = ["sce", "movr", "ours"]
-    ids = sorted(models, key=lambda r: order.index(models[r]) if models[r] in order else len(order))
+    names = sorted(models, key=lambda m: order.index(m) if m in order else len(order))  # one run per model
+    ids = [models[m] for m in names]
+    models = {run: m for m, run in models.items()}
     fig, axes = plt.subplots(len(ids), 2, figsize=(7, 3.3 * len(ids)), squeeze=False)
     for row, run_id in enumerate(ids):
-        ds = study["runs"][run_id].to_dataset(inherit=False)
+        ds = study.run(run_id)
         ds = ds.where(ds.partition == "test", drop=True)
         keep = np.random.default_rng(0).permutation(ds.sizes["sample"])[:2000]
         z, labels, j = ds.embedding.values[keep], ds.label.values[keep], ds.jacobian_norm.values[keep]
@@ -315,11 +317,11 @@ SCANS = {"scan_scale_T": ("scale_T", "scale T"), "scan_margin": ("margin", "marg
 
 
 @figure("jn_fig15_hyperparameters", reads=tuple(SCANS))
-def hyperparameters(study: xr.DataTree) -> plt.Figure:
+def hyperparameters(study: StudyView) -> plt.Figure:
     """Jacobian-norm paper, Figure 15: AUROC (sample-wise loss) of the full model against the
     scale T, the margin m, the weight decay and lambda_self (grids ours; mean and 95 % interval
     over splits)."""
-    root = study.to_dataset(inherit=False)
+    root = study.root
     present = [b for b in SCANS if runs_in(root, b).any()]
     fig, axes = plt.subplots(1, len(present), figsize=(3.3 * len(present), 3.2), squeeze=False)
     for ax, block in zip(axes[0], present):
@@ -334,10 +336,10 @@ def hyperparameters(study: xr.DataTree) -> plt.Figure:
 
 
 @figure("jn_figD16_sce_dynamics", reads=("table3_e", "table3_h", "table3_f", "table3_i"))
-def sce_dynamics(study: xr.DataTree) -> plt.Figure:
+def sce_dynamics(study: StudyView) -> plt.Figure:
     """Jacobian-norm paper, Figure D.16: training dynamics of SCE models (Table 3 rows e, h, f, i:
     SCE and normalised SCE, each without and with augmentation)."""
-    root = study.to_dataset(inherit=False)
+    root = study.root
     return dynamics(study, runs_in(root, "table3_e", "table3_h", "table3_f", "table3_i"),
                     ["dbi", "inter_class_distance", "jacobian_gap", "val_auroc"], "model",
                     "Training dynamics of SCE models: rows e (W), h (W A), f (N W), i (N W A)\n"
@@ -345,10 +347,8 @@ def sce_dynamics(study: xr.DataTree) -> plt.Figure:
 
 
 def render(name: str, store: str | Path, outputs: list[str]) -> None:
-    from osrstudy.merge import open_study
-
     try:
-        figure = FIGURES[name](open_study(store))
+        figure = FIGURES[name](StudyView.open(store))
     except NoRuns as missing:  # the study has the blocks but not the models this figure compares
         figure, ax = plt.subplots(figsize=(6, 1.5))
         ax.axis("off")

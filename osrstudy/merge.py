@@ -111,13 +111,17 @@ def link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def open_study(path: str | Path) -> xr.DataTree:
+def check_merged(path: str | Path) -> Path:
     path = Path(path)
     if not (path / ".zmetadata").exists():
         raise FileNotFoundError(
             f"no merged study at {str(path)!r}; build it with `snakemake` (or `snakemake merge`)"
         )
-    return xr.open_datatree(path, engine="zarr", zarr_format=ZARR_FORMAT)
+    return path
+
+
+def open_study(path: str | Path) -> xr.DataTree:
+    return xr.open_datatree(check_merged(path), engine="zarr", zarr_format=ZARR_FORMAT)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,10 +3,39 @@ DataFrames of results, histories and per-sample arrays with each run's factors a
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+@dataclass(frozen=True)
+class StudyView:
+    """What figures read: the merged root dataset, and each run's per-sample group on demand.
+    Opening only the groups a figure draws keeps a 1000-run study fast (opening the whole
+    DataTree reads every group's metadata first)."""
+
+    root: xr.Dataset
+    path: Path | None = None
+    tree: xr.DataTree | None = None
+
+    @classmethod
+    def open(cls, path: str | Path) -> "StudyView":
+        from osrstudy.merge import check_merged
+
+        path = check_merged(path)
+        return cls(xr.open_zarr(path, consolidated=True).load(), path=path)
+
+    @classmethod
+    def of(cls, tree: xr.DataTree) -> "StudyView":
+        return cls(tree.to_dataset(inherit=False), tree=tree)
+
+    def run(self, run_id: str) -> xr.Dataset:
+        if self.tree is not None:
+            return self.tree["runs"][run_id].to_dataset(inherit=False)
+        return xr.open_zarr(self.path, group=f"runs/{run_id}", consolidated=False)
+
 
 def reader(registry, name: str, reads: tuple[str, ...]):
     """Register a figure or table function with the block-name prefixes it reads."""
@@ -101,15 +130,15 @@ def history_frame(root: xr.Dataset, runs: np.ndarray) -> pd.DataFrame:
     return frame
 
 
-def per_sample_frame(study: xr.DataTree, runs: np.ndarray, variables: dict[str, str],
+def per_sample_frame(study: StudyView, runs: np.ndarray, variables: dict[str, str],
                      partition: str = "test") -> pd.DataFrame:
     """Long table of per-sample variables of the selected runs, with the runs' factors as columns."""
-    root = study.to_dataset(inherit=False)
+    root = study.root
     if not runs.any():
         raise NoRuns(f"no run with per-sample {', '.join(variables)} among the runs this figure shows")
     frames = []
     for _, run in factor_frame(root, runs).iterrows():
-        ds = study["runs"][run.run].to_dataset(inherit=False)
+        ds = study.run(run.run)
         ds = ds.where(ds.partition == partition, drop=True)
         frame = pd.DataFrame({label: ds[var].values for var, label in variables.items()})
         frame["unknown"] = ds.label.values < 0

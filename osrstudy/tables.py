@@ -284,9 +284,9 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def render(name: str, store: str | Path, outputs: list[str]) -> None:
-    from osrstudy.merge import open_study
+    from osrstudy.study_frames import StudyView
 
-    root = open_study(store).to_dataset(inherit=False)
+    root = StudyView.open(store).root
     frame = TABLES[name](root)
     write_table(frame, TABLES[name].__doc__, readable(frame), outputs)
 

@@ -1,6 +1,7 @@
 """Merge at the full study's scale: the run stores of a finished study, hard-linked under N run
-ids (the full study has 1034), merged into one study.zarr; then one figure and one table drawn
-from it. Stores of a real study, so every array has its real shape; only the count is scaled.
+ids (the full study has 1034), merged into one study.zarr; then every figure and table its blocks
+support drawn from it. Stores of a real study, so every array has its real shape; only the count
+is scaled (per-sample arrays keep the source dataset's size).
 
     python -m osrstudy.benchmarks.merge --study config/demo_full.yaml --runs-dir results/demo_full/runs --n 1034
 """
@@ -12,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from osrstudy.merge import link_or_copy, merge, open_study
+from osrstudy.merge import link_or_copy, merge
 from osrstudy.study import expansion, load_study
 
 
@@ -36,14 +37,26 @@ def main(argv: list[str] | None = None) -> None:
         t = time.perf_counter()
         merge(study, scaled, runs_dir, Path(tmp) / "study.zarr", "", skipped)
         merged = time.perf_counter() - t
-        from osrstudy.tables import TABLES
+        timings = render_all(Path(tmp) / "study.zarr", list(study["blocks"]), Path(tmp) / "out")
+    print(f"merged {a.n} run stores ({len(runs)} distinct) in {merged:.1f} s")
+    for name, seconds in timings.items():
+        print(f"  {name}: {seconds:.1f} s")
+    print(f"every figure and table: {sum(timings.values()):.1f} s in one process")
 
-        t = time.perf_counter()
-        root = open_study(Path(tmp) / "study.zarr").to_dataset(inherit=False)
-        TABLES["scorer_grid"](root)
-        table = time.perf_counter() - t
-    print(f"merged {a.n} run stores ({len(runs)} distinct) in {merged:.1f} s; "
-          f"opened the merged study and built the scorer grid in {table:.1f} s")
+
+def render_all(store: Path, blocks: list[str], out: Path) -> dict[str, float]:
+    """Seconds to draw each figure and table the study's blocks support (files written, as the
+    rules do, but in one process: no interpreter start per figure)."""
+    from osrstudy import figures, tables
+
+    timings = {}
+    for module, registry, suffix in ((figures, figures.FIGURES, ".png"), (tables, tables.TABLES, ".csv")):
+        for name in registry.names():
+            if module.applies(name, blocks):
+                t = time.perf_counter()
+                module.render(name, store, [str(out / f"{name}{suffix}")])
+                timings[name] = time.perf_counter() - t
+    return timings
 
 
 if __name__ == "__main__":
