@@ -100,8 +100,15 @@ def factor_frame(root: xr.Dataset, runs: np.ndarray) -> pd.DataFrame:
     return frame
 
 
+def own_score(root: xr.Dataset) -> str:
+    """Each method's own detection score: `native` where the study computed it, else `loss`."""
+    return "native" if "native" in root.scorer.values else "loss"
+
+
 def summary_frame(root: xr.Dataset, runs: np.ndarray, scorer: str, eval_set: str = "held_out") -> pd.DataFrame:
     """One row per run: factors and every metric of one scorer on one eval set, AUROC etc. in %."""
+    if scorer not in root.scorer.values:
+        raise NoRuns(f"this study did not compute the scorer {scorer!r}: add it to evaluation.scorers")
     frame = factor_frame(root, runs)
     results = root.results.sel(scorer=scorer, eval_set=eval_set).isel(run=np.flatnonzero(runs))
     for metric in results.metric.values:

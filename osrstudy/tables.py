@@ -21,7 +21,9 @@ import yaml
 
 from osrstudy.registry import Registry
 from osrstudy.render_cli import render_main, write_table
-from osrstudy.study_frames import factor_frame, main_backbone, reader, reads_any, runs_in, summary_frame
+from osrstudy.study_frames import (
+    NoRuns, factor_frame, main_backbone, own_score, reader, reads_any, runs_in, summary_frame,
+)
 
 TABLES: Registry[Callable[[xr.Dataset], pd.DataFrame]] = Registry("table")
 LOST = "lost"  # how the paper files mark a number the text extraction lost
@@ -78,7 +80,7 @@ def protocol_a(root: xr.Dataset) -> pd.DataFrame:
         runs = runs_in(root, ours["block"]) & (root.loss == ours["loss"]).values
         backbones = {ours["backbone"], "resnet18_64" if ours["backbone"] == "resnet18" else ours["backbone"]}
         runs &= np.isin(root.backbone.values, list(backbones))
-        frame = summary_frame(root, runs, scorer="native") if runs.any() else pd.DataFrame(columns=["dataset"])
+        frame = summary_frame(root, runs, scorer=own_score(root)) if runs.any() else pd.DataFrame(columns=["dataset"])
         for dataset, values in zip(spec["datasets"], row["paper"]):
             if dataset not in in_study:
                 continue
@@ -88,7 +90,7 @@ def protocol_a(root: xr.Dataset) -> pd.DataFrame:
     # datasets of this study the paper does not have (digits, Fashion-MNIST): ours alone
     known = set(spec["datasets"])
     runs = runs_in(root, "protocol_a")
-    frame = summary_frame(root, runs, scorer="native")
+    frame = summary_frame(root, runs, scorer=own_score(root))
     for (dataset, loss, backbone), group in frame[~frame.dataset.isin(known)].groupby(["dataset", "loss", "backbone"]):
         for metric in spec["metrics"]:
             rows.append(beside(group[metric], None, method=loss, arch=backbone, dataset=dataset, metric=metric))
@@ -115,7 +117,7 @@ def protocol_b(root: xr.Dataset) -> pd.DataFrame:
         mine = runs_in(root, ours["block"], exact=True) & (root.loss == ours["loss"]).values
         mine &= (root.backbone == backbone).values
         sets = {name: value for name, value in zip(spec["eval_sets"], row["paper"])}
-        per_set = {e: summary_frame(root, mine, scorer="native", eval_set=e)["macro_f1"] for e in eval_sets}
+        per_set = {e: summary_frame(root, mine, scorer=own_score(root), eval_set=e)["macro_f1"] for e in eval_sets}
         for e in eval_sets:
             rows.append(beside(per_set[e], sets.get(e), method=row["method"], arch=row["arch"], backbone=backbone,
                                eval_set=e))
@@ -182,7 +184,7 @@ def scorer_means(root: xr.Dataset, runs: np.ndarray, metric: str = "auroc") -> p
 
 
 def accuracy_means(root: xr.Dataset, runs: np.ndarray) -> pd.Series:
-    frame = summary_frame(root, runs, scorer="msp")
+    frame = summary_frame(root, runs, scorer=str(root.scorer.values[0]))  # accuracy: the same for every scorer
     return frame.groupby(["dataset", "loss"])["accuracy"].mean()
 
 
@@ -287,8 +289,12 @@ def render(name: str, store: str | Path, outputs: list[str]) -> None:
     from osrstudy.study_frames import StudyView
 
     root = StudyView.open(store).root
-    frame = TABLES[name](root)
-    write_table(frame, TABLES[name].__doc__, readable(frame), outputs)
+    caption = TABLES[name].__doc__
+    try:
+        frame = TABLES[name](root)
+    except NoRuns as missing:  # the study has the blocks but not what this table compares
+        frame = pd.DataFrame({"note": [f"nothing to tabulate in this study: {missing}"]})
+    write_table(frame, caption, readable(frame), outputs)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -185,3 +185,15 @@ def test_a_figure_without_its_models_says_so_instead_of_failing(finished, tmp_pa
     # the tiny study has no Table 3 rows: Figure 8 has nothing to compare
     render("jn_fig08_sce_vs_movr", workdir / "results/tiny/study.zarr", [str(tmp_path / "fig8.png")])
     assert (tmp_path / "fig8.png").stat().st_size > 1_000
+
+
+def test_tables_use_the_loss_score_where_the_study_has_no_native_one(finished):
+    from osrstudy.study_frames import StudyView
+    from osrstudy.tables import TABLES
+
+    workdir, _ = finished
+    root = StudyView.open(workdir / "results/tiny/study.zarr").root
+    without = root.sel(scorer=[s for s in root.scorer.values if s != "native"])
+    table = TABLES["jn_table1_protocol_a"](without)
+    expected = TABLES["jn_table1_protocol_a"](root.sel(scorer=["loss"]))
+    assert len(table) == 4 and table.ours_mean.notna().all() and table.equals(expected)
