@@ -197,7 +197,7 @@ def sce_vs_movr(study: StudyView) -> plt.Figure:
     """Jacobian-norm paper, Figure 8: SCE vs m-OvR (no W, A, S) during training: DBI,
     inter-class distance, Jacobian-norm gap, AUROC."""
     root = study.root
-    return dynamics(study, runs_in(root, "table3_baseline", "table3_movr"),
+    return dynamics(study, runs_in(root, "table3_baseline", "table3_movr", exact=True),
                     ["dbi", "inter_class_distance", "jacobian_gap", "val_auroc"], "loss",
                     "SCE vs m-OvR during training\n(regenerates Fig. 8 of the Jacobian-norm paper)")
 
@@ -228,7 +228,7 @@ def loss_vs_jacobian(study: StudyView) -> plt.Figure:
 
 def switch_effect(study, blocks: tuple[str, str], hue: str, quantities: list[str], what: str, number: int):
     root = study.root
-    return dynamics(study, runs_in(root, *blocks), quantities, hue,
+    return dynamics(study, runs_in(root, *blocks, exact=True), quantities, hue,
                     f"The effect of {what} ({blocks[0]} vs {blocks[1]})\n"
                     f"(regenerates Fig. {number} of the Jacobian-norm paper)")
 
@@ -326,7 +326,7 @@ def hyperparameters(study: StudyView) -> plt.Figure:
     fig, axes = plt.subplots(1, len(present), figsize=(3.3 * len(present), 3.2), squeeze=False)
     for ax, block in zip(axes[0], present):
         factor, label = SCANS[block]
-        frame = summary_frame(root, runs_in(root, block), scorer="loss")
+        frame = summary_frame(root, runs_in(root, block, exact=True), scorer="loss")
         sns.lineplot(frame, x=factor, y="auroc", hue="dataset", marker="o", ax=ax, legend=ax is axes[0, 0])
         if factor in ("scale_T", "weight_decay"):
             ax.set_xscale("symlog", linthresh=min(v for v in frame[factor] if v > 0))
@@ -340,7 +340,7 @@ def sce_dynamics(study: StudyView) -> plt.Figure:
     """Jacobian-norm paper, Figure D.16: training dynamics of SCE models (Table 3 rows e, h, f, i:
     SCE and normalised SCE, each without and with augmentation)."""
     root = study.root
-    return dynamics(study, runs_in(root, "table3_e", "table3_h", "table3_f", "table3_i"),
+    return dynamics(study, runs_in(root, "table3_e", "table3_h", "table3_f", "table3_i", exact=True),
                     ["dbi", "inter_class_distance", "jacobian_gap", "val_auroc"], "model",
                     "Training dynamics of SCE models: rows e (W), h (W A), f (N W), i (N W A)\n"
                     "(regenerates Fig. D.16 of the Jacobian-norm paper)")

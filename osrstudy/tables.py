@@ -135,7 +135,7 @@ def ablation(root: xr.Dataset) -> pd.DataFrame:
     spec = paper("jacobian_norm_table3")
     rows = []
     for name, row in spec["rows"].items():
-        runs = runs_in(root, f"table3_{name}")
+        runs = runs_in(root, f"table3_{name}", exact=True)  # table3_b is a prefix of table3_baseline
         frame = summary_frame(root, runs, scorer="loss")
         datasets = sorted(set(frame.dataset))
         paper_values = dict(zip(spec["datasets"], row["paper"]))

@@ -126,3 +126,17 @@ def test_full_study_shares_runs_between_tables():
     assert all("protocol_a" in r["blocks"] or "protocol_a_tiny_imagenet" in r["blocks"] for r in baseline)
     assert all(any(b.endswith("_movr") for b in r["blocks"]) for r in ours)
     assert len({json.dumps(r["train"], sort_keys=True) for r in runs}) == len(runs)
+
+
+def test_block_lookup_by_prefix_or_exact_name():
+    import xarray as xr
+
+    from osrstudy.study_frames import runs_in
+
+    blocks = ["table3_b", "table3_baseline", "protocol_a", "protocol_a_movr"]
+    membership = np.array([[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1]], dtype=bool)
+    root = xr.Dataset({"membership": (("run", "block"), membership)}, coords={"block": blocks, "run": ["x", "y", "z"]})
+    assert runs_in(root, "table3_b").tolist() == [True, True, False]  # a prefix: table3_baseline too
+    assert runs_in(root, "table3_b", exact=True).tolist() == [True, False, False]
+    assert runs_in(root, "protocol_a").tolist() == [False, True, True]
+    assert runs_in(root, "geometry").tolist() == [False, False, False]
