@@ -77,6 +77,12 @@ def sce_and_ours(root: xr.Dataset, prefixes: tuple[str, ...]) -> np.ndarray:
     return runs
 
 
+def combined_movr(root: xr.Dataset) -> np.ndarray:
+    """Runs of m-OvR combined in the Protocol A blocks, on their main backbone."""
+    runs = runs_in(root, "protocol_a") & (root.loss == "movr").values
+    return runs & (root.backbone == main_backbone(root, runs)).values
+
+
 @figure("jn_fig03_jacobian_norms", reads=("protocol_a",))
 def jacobian_norms(study: StudyView) -> plt.Figure:
     """Jacobian-norm paper, Figure 3: distribution of the Jacobian norm of the representation,
@@ -144,8 +150,7 @@ def training_dynamics(study: StudyView) -> plt.Figure:
     """Jacobian-norm paper, Figure 5: DBI, inter-class distance, Jacobian-norm gap and AUROC
     while m-OvR combined trains (validation probe at each checkpoint)."""
     root = study.root
-    runs = runs_in(root, "protocol_a") & (root.loss == "movr").values
-    runs &= (root.backbone == main_backbone(root, runs)).values
+    runs = combined_movr(root)
     return dynamics(study, runs, ["dbi", "inter_class_distance", "jacobian_gap", "val_auroc"], "loss",
                     "Metrics while m-OvR (combined) trains\n(regenerates Fig. 5 of the Jacobian-norm paper)")
 
@@ -155,8 +160,7 @@ def dynamics_correlation(study: StudyView) -> plt.Figure:
     """Jacobian-norm paper, Figure 6: AUROC (top) and DBI (bottom) against the Jacobian-norm gap
     over the checkpoints of m-OvR combined, one column per dataset."""
     root = study.root
-    runs = runs_in(root, "protocol_a") & (root.loss == "movr").values
-    runs &= (root.backbone == main_backbone(root, runs)).values
+    runs = combined_movr(root)
     frame = history_frame(root, runs)
     datasets = sorted(frame.dataset.unique())
     fig, axes = plt.subplots(2, len(datasets), figsize=(3.3 * len(datasets), 5.6), squeeze=False)
@@ -209,8 +213,7 @@ def loss_vs_jacobian(study: StudyView) -> plt.Figure:
     from scipy.stats import spearmanr
 
     root = study.root
-    runs = runs_in(root, "protocol_a") & (root.loss == "movr").values & (root.split == root.split.min()).values
-    runs &= (root.backbone == main_backbone(root, runs)).values
+    runs = combined_movr(root) & (root.split == root.split.min()).values
     frame = per_sample_frame(study, runs, {"score_loss": "sample-wise loss", "jacobian_norm": "Jacobian norm"})
     frame["samples"] = np.where(frame.unknown, "unknown", "known")
     datasets = sorted(frame.dataset.unique())

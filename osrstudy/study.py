@@ -171,6 +171,8 @@ def expansion(study: dict) -> tuple[list[dict], list[dict]]:
                     "Scan loss options by listing one loss entry per value."
                 )
         eval_sets = check_eval_sets(block.get("eval_sets", []), block["datasets"], where)
+        # eval_sets only where a block names some: specs of other runs stay as they were
+        block_evaluation = {**evaluation, **({"eval_sets": eval_sets} if eval_sets else {})}
         losses = []
         for entry in block["losses"]:
             name, options = _loss_entry(entry)
@@ -181,9 +183,9 @@ def expansion(study: dict) -> tuple[list[dict], list[dict]]:
         exclusions = block.get("exclude", [])
         used = [False] * len(exclusions)
         scan = block.get("scan", {})
+        schedule = {k: settings[k] for k in SCHEDULE_DEFAULTS}
         for values in itertools.product(*scan.values()):
             training = {k: settings[k] for k in TRAINING_DEFAULTS} | dict(zip(scan, values))
-            schedule = {k: settings[k] for k in SCHEDULE_DEFAULTS}
             if training["augment"] not in KINDS:
                 raise StudyConfigError(
                     f"{where}: unknown augment {training['augment']!r}.{did_you_mean(training['augment'], list(KINDS))} "
@@ -229,8 +231,7 @@ def expansion(study: dict) -> tuple[list[dict], list[dict]]:
                         f"{where}: loss {loss!r} on {dataset} split {split}: {err}. To leave this cell out "
                         f"of the block, add exclude: [{{loss: {loss}, dataset: {dataset}, why: ...}}]"
                     ) from None
-                # eval_sets only where a block names some: specs of other runs stay as they were
-                add_run(runs, train, block_name, schedule, {**evaluation, **({"eval_sets": eval_sets} if eval_sets else {})})
+                add_run(runs, train, block_name, schedule, block_evaluation)
         for rule, hit in zip(exclusions, used):
             if not hit:
                 raise StudyConfigError(

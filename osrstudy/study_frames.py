@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+
 @dataclass(frozen=True)
 class StudyView:
     """What figures read: the merged root dataset, and each run's per-sample group on demand.
@@ -17,23 +18,16 @@ class StudyView:
     DataTree reads every group's metadata first)."""
 
     root: xr.Dataset
-    path: Path | None = None
-    tree: xr.DataTree | None = None
+    path: Path
 
     @classmethod
     def open(cls, path: str | Path) -> "StudyView":
         from osrstudy.merge import check_merged
 
         path = check_merged(path)
-        return cls(xr.open_zarr(path, consolidated=True).load(), path=path)
-
-    @classmethod
-    def of(cls, tree: xr.DataTree) -> "StudyView":
-        return cls(tree.to_dataset(inherit=False), tree=tree)
+        return cls(xr.open_zarr(path, consolidated=True).load(), path)
 
     def run(self, run_id: str) -> xr.Dataset:
-        if self.tree is not None:
-            return self.tree["runs"][run_id].to_dataset(inherit=False)
         return xr.open_zarr(self.path, group=f"runs/{run_id}", consolidated=False)
 
 

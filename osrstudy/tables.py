@@ -22,7 +22,7 @@ import yaml
 from osrstudy.registry import Registry
 from osrstudy.render_cli import render_main, write_table
 from osrstudy.study_frames import (
-    NoRuns, factor_frame, main_backbone, own_score, reader, reads_any, runs_in, summary_frame,
+    NoRuns, StudyView, factor_frame, main_backbone, own_score, reader, reads_any, runs_in, summary_frame,
 )
 
 TABLES: Registry[Callable[[xr.Dataset], pd.DataFrame]] = Registry("table")
@@ -139,12 +139,12 @@ def ablation(root: xr.Dataset) -> pd.DataFrame:
         frame = summary_frame(root, runs, scorer="loss")
         datasets = sorted(set(frame.dataset))
         paper_values = dict(zip(spec["datasets"], row["paper"]))
+        status = row["status"] + ("; its paper numbers repeat row j's: unreliable" if row.get("paper_unreliable") else "")
         for dataset in [*datasets, "average"]:
             mine = frame if dataset == "average" else frame[frame.dataset == dataset]
-            for metric, value in zip(spec["metrics"], paper_values.get(dataset, [None] * 3)):
+            for metric, value in zip(spec["metrics"], paper_values.get(dataset, [None] * len(spec["metrics"]))):
                 if dataset == "average" and set(datasets) != set(spec["datasets"][:-1]):
                     value = None  # the paper's average is over its five datasets
-                status = row["status"] + ("; its paper numbers repeat row j's: unreliable" if row.get("paper_unreliable") else "")
                 rows.append(beside(mine[metric], value, row=name, status=status, dataset=dataset, metric=metric))
     return pd.DataFrame(rows)
 
@@ -177,7 +177,7 @@ def scorer_means(root: xr.Dataset, runs: np.ndarray, metric: str = "auroc") -> p
     results = root.results.sel(eval_set="held_out", metric=metric).isel(run=np.flatnonzero(runs)) * 100
     frame = results.to_dataframe(name="value").reset_index()[["run", "scorer", "value"]]
     frame[["run", "scorer"]] = frame[["run", "scorer"]].astype(str)
-    info = factor_frame(root, np.ones(root.sizes["run"], dtype=bool)).set_index("run")
+    info = factor_frame(root, runs).set_index("run")
     frame["dataset"], frame["loss"] = frame.run.map(info.dataset), frame.run.map(info.loss)
     return (frame.groupby(["dataset", "loss", "scorer"])["value"]
             .agg(mean="mean", std=lambda v: v.std(ddof=1) if len(v) > 1 else 0.0, n="count").reset_index())
@@ -262,7 +262,8 @@ def scorer_grid(root: xr.Dataset) -> pd.DataFrame:
         runs = runs_in(root, prefix)
         if not runs.any():
             continue
-        runs &= (root.backbone == main_backbone(root, runs)).values if prefix == "protocol_a" else runs
+        if prefix == "protocol_a":
+            runs &= (root.backbone == main_backbone(root, runs)).values
         frames.append(scorer_means(root, runs).assign(study_part=prefix))
     return pd.concat(frames, ignore_index=True)[["study_part", "dataset", "loss", "scorer", "mean", "std", "n"]]
 
@@ -286,8 +287,6 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def render(name: str, store: str | Path, outputs: list[str]) -> None:
-    from osrstudy.study_frames import StudyView
-
     root = StudyView.open(store).root
     caption = TABLES[name].__doc__
     try:

@@ -1,6 +1,5 @@
 """Block features of the study config: exclusions, scans, eval sets, the K scan, and the two
 generated configs (the full study and its toy twin)."""
-import copy
 import json
 from pathlib import Path
 
@@ -106,7 +105,7 @@ def test_eval_sets_are_a_results_dimension_with_their_samples_stored(tmp_path):
 
 @pytest.mark.parametrize("path, scale", list(TARGETS.items()))
 def test_generated_configs_are_in_sync_and_valid(path, scale):
-    assert (REPO / path).read_text() == text(scale), f"regenerate with python -m osrstudy.papers.studies write"
+    assert (REPO / path).read_text() == text(scale), "regenerate with python -m osrstudy.papers.studies write"
     runs, skipped = expansion(load_study(REPO / path))
     assert runs and skipped and all(s["loss"] == "simplex" for s in skipped)
 
