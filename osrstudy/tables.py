@@ -58,6 +58,11 @@ def mean_std(values: pd.Series) -> tuple[float, float, int]:
             float(values.std(ddof=1)) if len(values) > 1 else 0.0 if len(values) else np.nan, len(values))
 
 
+def lost_fields(theirs: dict, fields: tuple[str, ...]) -> str:
+    """The paper cells of a row that the extraction lost (readable() shows them as 'lost')."""
+    return ", ".join(f"paper_{f}" for f in fields if theirs.get(f) == LOST)
+
+
 def beside(ours: pd.Series, paper_value, **keys) -> dict:
     """One comparison row: ours as mean / std / n, the paper's number, the difference."""
     mean, std, n = mean_std(ours)
@@ -204,7 +209,9 @@ def best_scorer(root: xr.Dataset) -> pd.DataFrame:
                      "auroc_mean": best["mean"], "auroc_std": best["std"], "accuracy": accuracy[(dataset, loss)],
                      "paper_scorer": theirs.get("scorer", ""), "paper_auroc": number(theirs.get("auroc")),
                      "paper_accuracy": number(theirs.get("accuracy")),
-                     "difference": best["mean"] - number(theirs.get("auroc"))})
+                     "difference": best["mean"] - number(theirs.get("auroc")),
+                     "accuracy_difference": accuracy[(dataset, loss)] - number(theirs.get("accuracy")),
+                     "paper_lost": lost_fields(theirs, ("auroc", "accuracy"))})
     return pd.DataFrame(rows)
 
 
@@ -218,16 +225,21 @@ def ce_vs_prototypes(root: xr.Dataset) -> pd.DataFrame:
     rows = []
     for dataset, group in means.groupby("dataset"):
         ce, protos = group[group.loss == "sce"], group[group.loss != "sce"]
-        best_ce = ce.loc[ce["mean"].idxmax()] if len(ce) else None
-        best_proto = protos.loc[protos["mean"].idxmax()] if len(protos) else None
+        best_ce = ce.loc[ce["mean"].idxmax()] if len(ce) else pd.Series({"scorer": "", "mean": np.nan})
+        best_proto = (protos.loc[protos["mean"].idxmax()] if len(protos)
+                      else pd.Series({"loss": "", "scorer": "", "mean": np.nan}))
         theirs = spec.get(dataset, {})
         rows.append({
             "dataset": dataset,
-            "ce_scorer": best_ce.scorer if best_ce is not None else "", "ce_auroc": best_ce["mean"] if best_ce is not None else np.nan,
-            "proto": f"{best_proto.loss}+{best_proto.scorer}" if best_proto is not None else "",
-            "proto_auroc": best_proto["mean"] if best_proto is not None else np.nan,
-            "paper_ce": f"{theirs.get('ce_scorer', '')}: {theirs.get('ce_auroc', '-')}" if theirs else "",
-            "paper_proto": f"{theirs.get('proto_loss')}+{theirs.get('proto_scorer')}: {theirs.get('proto_auroc')}" if theirs else "",
+            "ce_scorer": best_ce.scorer, "ce_auroc": best_ce["mean"],
+            "proto": f"{best_proto.loss}+{best_proto.scorer}" if len(protos) else "",
+            "proto_auroc": best_proto["mean"],
+            "paper_ce_scorer": str(theirs.get("ce_scorer", "")), "paper_ce_auroc": number(theirs.get("ce_auroc")),
+            "ce_difference": best_ce["mean"] - number(theirs.get("ce_auroc")),
+            "paper_proto": f"{theirs['proto_loss']}+{theirs['proto_scorer']}" if theirs else "",
+            "paper_proto_auroc": number(theirs.get("proto_auroc")),
+            "proto_difference": best_proto["mean"] - number(theirs.get("proto_auroc")),
+            "paper_lost": lost_fields(theirs, ("ce_auroc", "proto_auroc")),
         })
     return pd.DataFrame(rows)
 
@@ -249,7 +261,10 @@ def ratio_gap(root: xr.Dataset) -> pd.DataFrame:
                      "ratio_auroc": ratio, "gap": posthoc[best] - ratio,
                      "paper_best_scorer": str(theirs.get("best_scorer", "")),
                      "paper_best_auroc": number(theirs.get("best_auroc")),
-                     "paper_ratio_auroc": number(theirs.get("ratio_auroc")), "paper_gap": number(theirs.get("gap"))})
+                     "paper_ratio_auroc": number(theirs.get("ratio_auroc")), "paper_gap": number(theirs.get("gap")),
+                     "best_difference": posthoc[best] - number(theirs.get("best_auroc")),
+                     "ratio_difference": ratio - number(theirs.get("ratio_auroc")),
+                     "paper_lost": lost_fields(theirs, ("best_auroc", "ratio_auroc", "gap"))})
     return pd.DataFrame(rows)
 
 
@@ -270,7 +285,7 @@ def scorer_grid(root: xr.Dataset) -> pd.DataFrame:
 
 def readable(frame: pd.DataFrame) -> pd.DataFrame:
     """For Markdown and LaTeX: mean ± std in one cell, numbers to 2-3 digits, missing paper
-    numbers as 'lost' or '-' (per the note column), other missing numbers as '-'."""
+    numbers as 'lost' or '-' (per the paper_note / paper_lost columns), other missing numbers as '-'."""
     out = frame.copy()
     if {"ours_mean", "ours_std"} <= set(out):
         out.insert(out.columns.get_loc("ours_mean"), "ours",
@@ -280,9 +295,11 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
         out["paper"] = [("lost" if n == "lost in extraction" else "-") if not np.isfinite(p) else f"{p:.3g}"
                         for p, n in zip(out.paper, out.paper_note)]
         out = out.drop(columns=["paper_note"])
+    lost = [set(cells.split(", ")) for cells in out.pop("paper_lost")] if "paper_lost" in out else None
     for column in out.columns:
         if out[column].dtype.kind == "f":
-            out[column] = [f"{v:.2f}" if np.isfinite(v) else "-" for v in out[column]]
+            out[column] = [f"{v:.2f}" if np.isfinite(v) else "lost" if lost and column in lost[i] else "-"
+                           for i, v in enumerate(out[column])]
     return out
 
 
