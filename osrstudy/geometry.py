@@ -1,4 +1,4 @@
-"""Prototype geometry diagnostics (balanced-geometry paper; formulas in DESIGN.md).
+"""Prototype geometry diagnostics (balanced-geometry paper; formulas in docs/design.md).
 
 Pure functions: prototypes (K, d) in, numbers out.
 """

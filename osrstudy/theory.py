@@ -1,4 +1,4 @@
-"""The balanced-geometry paper's theory as numbers (sections 4, 5, 8; formulas in DESIGN.md).
+"""The balanced-geometry paper's theory as numbers (sections 4, 5, 8; formulas in docs/design.md).
 
 Pure functions of prototypes, thresholds and score samples. Readings the extracted text lost are
 checked against the paper's surviving numbers in tests/test_theory.py.

@@ -3,6 +3,7 @@ import copy
 import pytest
 
 from osrstudy.study import expand_study, job_spec
+from system_packages import FASHION_MNIST_DIR, ensure_fashion_mnist, ensure_slurm
 
 TINY = {
     "name": "tiny",
@@ -12,6 +13,33 @@ TINY = {
               "losses": ["sce", "movr"]},
     },
 }
+
+
+def pytest_addoption(parser):
+    parser.addoption("--reverse", action="store_true",
+                     help="run the collected tests in reverse order (shows a test that leans on another's side effects)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--reverse"):
+        items.reverse()
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist():
+    """The real Fashion-MNIST idx files from Debian's package, installed on first use."""
+    reason = ensure_fashion_mnist()
+    if reason:
+        pytest.skip(reason)
+    return FASHION_MNIST_DIR
+
+
+@pytest.fixture(scope="session")
+def slurm_packages():
+    """SLURM's packages (srun, sacct, the daemons), installed on first use; no cluster started."""
+    reason = ensure_slurm()
+    if reason:
+        pytest.skip(reason)
 
 
 @pytest.fixture

@@ -51,13 +51,9 @@ def test_unknown_split_is_refused():
 
 # --- idx datasets: generated files in the exact on-disk format, and the real Fashion-MNIST ------
 
-from pathlib import Path  # noqa: E402
 
 from osrstudy.data.idx import read_idx, write_idx  # noqa: E402
 from osrstudy.data.mnist import FILES  # noqa: E402
-
-FASHION = Path("/usr/share/datasets/fashion-mnist")
-
 
 def make_idx_dataset(folder, n_train=200, n_test=100, gz=True, seed=0):
     rng = np.random.default_rng(seed)
@@ -111,9 +107,8 @@ def test_missing_idx_files_say_where_to_put_them(tmp_path):
     assert "torchvision.datasets.MNIST(root, download=True)" in message
 
 
-@pytest.mark.skipif(not FASHION.exists(), reason="Debian package dataset-fashion-mnist not installed (.ci/run installs it)")
 @pytest.mark.parametrize("split", range(5))
-def test_real_fashion_mnist_splits(split):
+def test_real_fashion_mnist_splits(fashion_mnist, split):
     s = load_split("fashion_mnist", split)
     assert len(s.test) == 10_000 and len(s.train) + len(s.val) < 60_000
     assert (s.train.labels != UNKNOWN).all() and set(s.train.classes) == set(s.known)

@@ -3,6 +3,7 @@ through snakemake: every block trains, merges, and every figure and table of bot
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import xarray as xr
 import yaml
 
@@ -12,6 +13,7 @@ from osrstudy.tables import TABLES
 from test_workflow import snakemake
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
 
 
 def reduced(workdir: Path, config: str, splits: list[int]) -> str:

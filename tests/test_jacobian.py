@@ -37,6 +37,7 @@ def test_linear_map_norm_is_its_frobenius_norm():
     torch.testing.assert_close(norms, w.norm().expand(4))
 
 
+@pytest.mark.slow
 def test_projection_estimator_is_unbiased_and_tightens_with_projections():
     torch.manual_seed(2)
     backbone = build_backbone("small_cnn", 1, 16).eval()

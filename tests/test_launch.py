@@ -18,6 +18,7 @@ def test_debug_launcher_runs_the_job_and_records_it(tmp_path, tiny_specs):
     assert json.loads(record.read_text())["launcher"] == "debug"
 
 
+@pytest.mark.slow  # real local submitit jobs
 def test_failed_local_job_is_reported_with_job_id_and_log_tail(tmp_path, tiny_specs, capsys):
     spec = json.loads(json.dumps(tiny_specs["sce"]))
     spec["train"]["split"] = 9  # the job itself fails: digits has splits 0..4
@@ -42,6 +43,7 @@ def test_launcher_process_stays_free_of_torch():
     assert done.stdout.strip() == "False"
 
 
+@pytest.mark.slow  # real local submitit jobs
 def test_packed_runs_share_one_job_and_a_failing_member_spares_the_others(tmp_path, tiny_specs):
     """Two launchers (threads here, processes under snakemake) pack into one local job; the
     member whose run fails is reported, its pack-mate finishes."""

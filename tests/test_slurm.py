@@ -22,12 +22,9 @@ SCRIPT = REPO / "workflow" / "scripts" / "local-slurm.sh"
 
 
 @pytest.fixture(scope="module")
-def slurm(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.skip("a local SLURM cluster needs root (it starts munge, MariaDB, slurmdbd, slurmctld, slurmd)")
-    installed = subprocess.run([str(SCRIPT), "install"], capture_output=True, text=True)
-    if installed.returncode != 0:
-        pytest.skip(f"could not install SLURM: {installed.stderr[-500:]}")
+def slurm(slurm_packages):
+    """A running cluster for this module; the environment that reaches it (also set in this
+    process, for the in-process submitit tests, and restored afterwards)."""
     # MariaDB runs as the mysql user, which cannot enter pytest's private (0700) temp folders
     state = Path(tempfile.mkdtemp(prefix="osrstudy-slurm-"))
     state.chmod(0o755)
@@ -36,8 +33,9 @@ def slurm(tmp_path_factory):
         subprocess.run([str(SCRIPT), "stop", str(state)], capture_output=True)
         pytest.skip(f"could not start SLURM: {(started.stdout + started.stderr)[-1500:]}")
     env = {**os.environ, "SLURM_CONF": str(state / "slurm.conf")}
-    os.environ["SLURM_CONF"] = env["SLURM_CONF"]
-    yield env
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SLURM_CONF", env["SLURM_CONF"])
+        yield env
     subprocess.run([str(SCRIPT), "stop", str(state)], capture_output=True)
     shutil.rmtree(state, ignore_errors=True)
 
@@ -69,7 +67,8 @@ def snakemake(workdir, profile, env, *args, **kw):
                             text=True, **kw)
 
 
-def test_production_profile_asks_slurm_for_a_gpu(tmp_path):
+@pytest.mark.slurm
+def test_production_profile_asks_slurm_for_a_gpu(tmp_path, slurm_packages):
     """Its resources reach the sbatch script submitit writes (this cluster has no GPU to run it)."""
     from osrstudy.launch import make_executor
 
@@ -98,6 +97,7 @@ def test_install_profile_links_and_refuses_a_different_profile(tmp_path):
     assert refused.returncode == 1 and "not this repository's profile" in refused.stderr
 
 
+@pytest.mark.slurm
 def test_tiny_study_runs_through_the_profile_on_real_slurm(slurm, tmp_path):
     study = {**TINY, "name": "slurmtiny", "training": {"epochs": 2, "batch_size": 32, "checkpoint_every": 1}}
     profile = write_profile(tmp_path, study)
@@ -141,6 +141,7 @@ def wait_until(predicate, timeout=120, step=0.5):
     return False
 
 
+@pytest.mark.slurm
 def test_requeue_mid_training_resumes_from_the_checkpoint_and_matches(slurm, tmp_path, tiny_study):
     from osrstudy.run import execute
     from test_run import assert_same_numbers
@@ -158,6 +159,7 @@ def test_requeue_mid_training_resumes_from_the_checkpoint_and_matches(slurm, tmp
     assert_same_numbers(tmp_path / "straight.zarr", tmp_path / "requeued.zarr")
 
 
+@pytest.mark.slurm
 def test_scancel_is_reported_with_job_id_state_and_log_tail(slurm, tmp_path, tiny_study):
     spec = long_spec(tiny_study, epochs=200)
     proc = launch_process(spec, tmp_path, slurm, "cancelled")
@@ -171,6 +173,7 @@ def test_scancel_is_reported_with_job_id_state_and_log_tail(slurm, tmp_path, tin
     assert not (tmp_path / "cancelled.zarr").exists()  # no partial store taken for a result
 
 
+@pytest.mark.slurm
 def test_killed_snakemake_reattaches_instead_of_submitting_again(slurm, tmp_path):
     study = {**TINY, "name": "reattach", "training": {"epochs": 15, "batch_size": 16, "checkpoint_every": 1}}
     study["blocks"] = {"t": {**TINY["blocks"]["t"], "losses": ["movr"]}}
@@ -195,6 +198,7 @@ def test_killed_snakemake_reattaches_instead_of_submitting_again(slurm, tmp_path
     assert (tmp_path / "results/reattach/runs" / f"{record.stem}.zarr").exists()
 
 
+@pytest.mark.slurm
 def test_job_killed_outright_is_noticed_without_accounting(slurm, tmp_path, tiny_study, monkeypatch):
     """Without accounting, sacct never reports a job killed outright (its state stays UNKNOWN);
     the launcher then asks squeue and gives up once the job is gone. The watcher is made to
@@ -217,6 +221,7 @@ def test_job_killed_outright_is_noticed_without_accounting(slurm, tmp_path, tiny
     assert isinstance(job, submitit.SlurmJob)
 
 
+@pytest.mark.slurm
 def test_small_runs_pack_into_one_slurm_job(slurm, tmp_path):
     study = {**TINY, "name": "packed", "training": {"epochs": 2, "batch_size": 32, "checkpoint_every": 1}}
     study["blocks"] = {"t": {**TINY["blocks"]["t"], "splits": [0, 1]}}  # 4 runs
@@ -236,6 +241,7 @@ def test_small_runs_pack_into_one_slurm_job(slurm, tmp_path):
     assert (tmp_path / "results/packed/study.zarr").exists()
 
 
+@pytest.mark.slow  # snakemake expands the full study
 def test_production_profile_dry_runs_the_study_from_the_repository_root(tmp_path):
     """After install-profile.sh, a bare `--profile slurm` finds the profile and config/study.yaml."""
     env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": ""}

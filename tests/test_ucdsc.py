@@ -67,7 +67,7 @@ def test_background_config_errors_name_the_fix(background, loss, dataset, messag
         expand_study(background_study(background, loss, dataset))
 
 
-def test_ucdsc_trains_against_a_background_dataset_end_to_end(tmp_path):
+def test_ucdsc_trains_against_a_background_dataset_end_to_end(tmp_path, fashion_mnist):
     """Fashion-MNIST (the real Debian files) known classes vs MNIST background (generated idx)."""
     make_idx_dataset(tmp_path / "data" / "mnist", n_train=300, n_test=50)
     spec = job_spec(expand_study(background_study({"dataset": "mnist"}))[0])

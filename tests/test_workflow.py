@@ -13,6 +13,7 @@ import osrstudy
 from conftest import TINY
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
 
 
 def snakemake(workdir, *args, check=True):
@@ -161,7 +162,7 @@ def test_workflow_lints_clean():
     assert done.returncode == 0 and "Congratulations, your workflow is in a good condition!" in done.stdout + done.stderr, done.stdout + done.stderr
 
 
-def test_data_target_fetches_or_says_where_to_put_files(tmp_path):
+def test_data_target_fetches_or_says_where_to_put_files(tmp_path, fashion_mnist):
     study = {**TINY, "name": "datatest"}
     study["blocks"] = {"t": {**TINY["blocks"]["t"], "datasets": ["digits", "fashion_mnist"]}}
     config = write_study(tmp_path, study)

@@ -2,7 +2,7 @@
 # Usage: N=10 WINDOW=150 workflow/scripts/measure-slurm-queries.sh  (root; starts and stops its own local SLURM)
 # count sacct / squeue calls made by N waiting launchers over a window
 set -e
-cd /work/main
+cd "$(dirname "$0")/../.."  # the repository root, from any clone
 STATE=$(mktemp -d /tmp/osrstudy-slurm-XXXX); chmod 755 $STATE
 workflow/scripts/local-slurm.sh start $STATE > /dev/null
 export SLURM_CONF=$STATE/slurm.conf
