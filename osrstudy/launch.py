@@ -7,8 +7,12 @@ Launchers: `local` (a subprocess, the default), `debug` (in this process, for te
 from snakemake resources). This module imports neither torch nor osrstudy.run: the job imports
 them, so the process snakemake keeps per in-flight job stays small.
 
-Faults. The job writes its store to a staging path beside the launch record (outside the rule's
-outputs, which snakemake deletes when it is killed) and the launcher moves it into place, so:
+Faults. The job writes its store to a staging path of its own beside the launch record (outside
+the rule's outputs, which snakemake deletes when it is killed) and the launcher moves it into
+place. One writer per run: a launcher holds the run's lock (`.launch/<run_id>.lock`) from start
+to finish and a job the run's checkpoint lock, both released by the kernel when their holder dies
+(SIGKILL included); a second launcher of the run waits for the first and takes its verified store,
+and a store already in place is never removed (a damaged one is moved aside). So:
 - a restarted snakemake re-attaches to a SLURM job of the same run that is still queued or
   running, and takes the store of one that finished meanwhile, instead of submitting again;
 - a job preempted or timed out is requeued by submitit (the job is Checkpointable) and resumes
@@ -28,9 +32,14 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
+import submitit.core.utils
 import submitit.helpers
+
+from osrstudy import manifest
+from osrstudy.locks import exclusive
 
 LAUNCHERS = ("local", "debug", "slurm")
 TAIL_LINES = 40
@@ -46,10 +55,15 @@ class TrainJob(submitit.helpers.Checkpointable):
                  data_root: str | None, jacobian_chunk: int = 256) -> dict:
         from osrstudy.run import execute
 
-        return execute(
-            spec, output, checkpoint_dir, threads=threads, data_root=data_root, jacobian_chunk=jacobian_chunk,
-            log=lambda line: print(line, flush=True),
-        )
+        def log(line: str) -> None:
+            print(line, flush=True)
+
+        # One job trains a run at a time (its checkpoint is shared): an orphaned job of the same
+        # run finishes first, and this one then resumes from its last checkpoint.
+        lock = Path(checkpoint_dir) / f"{spec['run_id']}.lock"
+        with exclusive(lock, lambda holder: log(f"another job ({holder}) is training this run; waiting for it")):
+            return execute(spec, output, checkpoint_dir, threads=threads, data_root=data_root,
+                           jacobian_chunk=jacobian_chunk, log=log)
 
 
 def slurm_parameters(options: dict, threads: int | None) -> dict:
@@ -104,17 +118,20 @@ def reattach_to(launcher: str, jobs_dir: str, job_id: str):
 
 
 def reattachable(record: Path, launcher: str):
-    """A SLURM job of this run from an earlier launcher (snakemake was killed), if it is still
-    queued or running or finished with a result; else None."""
+    """(job, staging path, whether packed) of a SLURM job of this run from an earlier launcher
+    (snakemake was killed) that is still queued or running or finished with a result; else Nones."""
+    nothing = (None, None, False)
     if launcher != "slurm" or not record.exists():
-        return None
+        return nothing
     previous = json.loads(record.read_text())
     if previous.get("launcher") != "slurm":
-        return None
+        return nothing
     job = reattach_to("slurm", previous["jobs_dir"], previous["job_id"])
     if job.paths.result_pickle.exists() or squeue_state(job.job_id) not in GONE:
-        return job
-    return None
+        # records written before each submission had its own staging path staged beside the record
+        staging = Path(previous.get("staging") or record.with_suffix(".zarr"))
+        return job, staging, "pack" in previous
+    return nothing
 
 
 def wait(job, launcher: str) -> None:
@@ -173,36 +190,69 @@ def launch(
     pack: int = 1,
     pack_wait_s: float = 30.0,
 ) -> dict | None:
-    """Submit the run (alone, or packed with others when pack > 1), wait, move its store in place."""
+    """Submit the run (alone, or packed with others when pack > 1), wait, move its store in place.
+    One launcher per run at a time: a second one (a rerun snakemake beside an orphaned launcher,
+    two snakemakes) waits for the first and takes its store instead of training the run again."""
     run_id = spec["run_id"]
     record_path = Path(record) if record else Path(jobs_dir) / "launch.json"
-    staging = record_path.with_suffix(".zarr")  # outside the rule's outputs (see the module doc)
-    job = reattachable(record_path, launcher)
-    packed = pack > 1 and launcher != "debug"
-    if job is not None:
-        print(f"[{run_id}] re-attached to SLURM job {job.job_id} from an earlier launch", flush=True)
-        packed = "pack" in json.loads(record_path.read_text())
-    else:
-        shutil.rmtree(staging, ignore_errors=True)
-        info = {"run_id": run_id, "launcher": launcher, "output": output}
-        if packed:
-            member = {"run_id": run_id, "spec": spec, "output": str(staging), "checkpoint_dir": checkpoint_dir,
-                      "threads": threads, "data_root": data_root or None, "jacobian_chunk": jacobian_chunk}
-            job, pack_id, pack_dir = submit_packed(member, record_path.parent / "packs", Path(jobs_dir).parent,
-                                                   launcher, pack, pack_wait_s, timeout_min, threads, slurm)
-            info.update(pack=pack_id, jobs_dir=pack_dir)
-            print(f"[{run_id}] packed into {pack_id}: {launcher} job {job.job_id}; job logs in {pack_dir}", flush=True)
+
+    def tell_waiting(holder: str) -> None:
+        print(f"[{run_id}] another launcher ({holder}) is running this run; waiting for it "
+              "instead of training it twice", flush=True)
+
+    with exclusive(record_path.with_suffix(".lock"), tell_waiting):
+        if finished(output):
+            print(f"[{run_id}] {output} is already in place and verified (another launcher finished it)", flush=True)
+            return None
+        job, staging, packed = reattachable(record_path, launcher)
+        if job is not None:
+            print(f"[{run_id}] re-attached to SLURM job {job.job_id} from an earlier launch", flush=True)
         else:
-            executor = make_executor(launcher, Path(jobs_dir), timeout_min, threads, slurm)
-            executor.update_parameters(name=run_id)
-            job = executor.submit(TrainJob(), spec, str(staging), checkpoint_dir, threads, data_root or None, jacobian_chunk)
-            info["jobs_dir"] = str(Path(jobs_dir).resolve())
-            print(f"[{run_id}] submitted to {launcher} as job {job.job_id}; job logs in {jobs_dir}", flush=True)
-        record_path.parent.mkdir(parents=True, exist_ok=True)
-        record_path.write_text(json.dumps({
-            **info, "job_id": str(job.job_id),
-            "submitted": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        }, indent=1))
+            job, staging, packed = submit(spec, record_path, checkpoint_dir, launcher, jobs_dir, threads, timeout_min,
+                                          data_root, jacobian_chunk, slurm, pack, pack_wait_s)
+        summary = result_of(job, run_id, launcher, packed)
+        place(staging, Path(output), run_id)
+    return summary
+
+
+def finished(output: str | Path) -> bool:
+    """Whether a verified store is at `output` (written by another launcher while this one waited)."""
+    return Path(output, ".zmetadata").exists() and not manifest.problems(output, full=True)
+
+
+def submit(spec: dict, record_path: Path, checkpoint_dir: str, launcher: str, jobs_dir: str, threads: int | None,
+           timeout_min: int, data_root: str | None, jacobian_chunk: int, slurm: dict | None, pack: int,
+           pack_wait_s: float):
+    """Submit the run's job and record it; (job, staging path, whether packed). Each submission
+    stages its store under a path of its own, so no two jobs ever write one store."""
+    run_id = spec["run_id"]
+    staging = record_path.with_name(f"{record_path.stem}.{uuid.uuid4().hex[:8]}.zarr")
+    info = {"run_id": run_id, "launcher": launcher, "staging": str(staging)}
+    packed = pack > 1 and launcher != "debug"
+    if packed:
+        member = {"run_id": run_id, "spec": spec, "output": str(staging), "checkpoint_dir": checkpoint_dir,
+                  "threads": threads, "data_root": data_root or None, "jacobian_chunk": jacobian_chunk}
+        job, pack_id, pack_dir = submit_packed(member, record_path.parent / "packs", Path(jobs_dir).parent,
+                                               launcher, pack, pack_wait_s, timeout_min, threads, slurm)
+        info.update(pack=pack_id, jobs_dir=pack_dir)
+        print(f"[{run_id}] packed into {pack_id}: {launcher} job {job.job_id}; job logs in {pack_dir}", flush=True)
+    else:
+        executor = make_executor(launcher, Path(jobs_dir), timeout_min, threads, slurm)
+        executor.update_parameters(name=run_id)
+        job = executor.submit(TrainJob(), spec, str(staging), checkpoint_dir, threads, data_root or None, jacobian_chunk)
+        info["jobs_dir"] = str(Path(jobs_dir).resolve())
+        print(f"[{run_id}] submitted to {launcher} as job {job.job_id}; job logs in {jobs_dir}", flush=True)
+    record_path.parent.mkdir(parents=True, exist_ok=True)
+    record_path.write_text(json.dumps({
+        **info, "job_id": str(job.job_id),
+        "submitted": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }, indent=1))
+    return job, staging, packed
+
+
+def result_of(job, run_id: str, launcher: str, packed: bool) -> dict:
+    """Wait for the job and return the run's summary; a failure exits with the job id, its state
+    and the tail of its log."""
     try:
         wait(job, launcher)
         summary = job.result()
@@ -210,8 +260,14 @@ def launch(
             summary = summary[run_id]
             if "error" in summary:
                 raise RuntimeError(f"in its pack: {summary['error']}")
+        return summary
     except Exception as err:
         state = f", SLURM state {job.state}" if launcher == "slurm" else ""
+        if isinstance(err, submitit.core.utils.UncompletedJobError) and "has not produced any output" in str(err):
+            # submitit says "state: FINISHED" for a local job whose process was SIGKILLed
+            err = ("it ended without a result and without an error of its own: it was killed from outside "
+                   "(the kernel's out-of-memory killer, a time limit, or by hand); rerun it to resume from "
+                   "its checkpoint")
         print(f"[{run_id}] job {job.job_id} ({launcher}{state}) failed: {err}", file=sys.stderr)
         if launcher != "debug":
             print(f"--- tail of {job.paths.stderr} ---\n{tail(job.paths.stderr)}", file=sys.stderr)
@@ -219,12 +275,22 @@ def launch(
     finally:
         if launcher != "debug":
             print(f"--- job {job.job_id} stdout ({job.paths.stdout}) ---\n{tail(job.paths.stdout, 400)}", flush=True)
-    # The store was written atomically by the job; move it into place (same filesystem).
-    if Path(output).exists():
-        shutil.rmtree(output)
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
+
+
+def place(staging: Path, output: Path, run_id: str) -> None:
+    """Move the job's store into place (same filesystem). A verified store already there stays
+    (never removed by the launcher); a damaged one is moved aside, not deleted."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.exists():
+        damage = manifest.problems(output, full=True) if (output / manifest.MANIFEST).exists() else ["no manifest"]
+        if not damage:
+            print(f"[{run_id}] a verified store is already at {output}; kept it, discarded this job's copy", flush=True)
+            shutil.rmtree(staging)
+            return
+        aside = output.with_name(f"{output.name}.damaged-{dt.datetime.now():%Y%m%d-%H%M%S}")
+        output.rename(aside)
+        print(f"[{run_id}] the store at {output} was damaged ({damage[0]}); moved it to {aside}", flush=True)
     staging.replace(output)
-    return summary
 
 
 def main(argv: list[str] | None = None) -> None:

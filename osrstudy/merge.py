@@ -20,6 +20,9 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from osrstudy import manifest
+from osrstudy.study import expansion, job_spec, load_study
+from osrstudy.study_state import spec_hash
 from osrstudy.store import SUMMARY_GROUP, ZARR_FORMAT, open_run, provenance, replace_atomically
 
 RUN_METADATA = ("wall_seconds", "train_seconds", "peak_memory_bytes", "device", "host", "threads")
@@ -86,6 +89,9 @@ def merge(study: dict, runs: list[dict], runs_dir: str | Path, out: str | Path, 
         "description": study.get("description", ""),
         "config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
         "runs": [r["run_id"] for r in runs],
+        # what each run's store was made from (training + evaluation settings): snakemake compares
+        # it with the study to tell a current merged store from a stale one (osrstudy.study_state)
+        "run_specs": json.dumps({r["run_id"]: spec_hash(job_spec(r)) for r in runs}, sort_keys=True),
         # cells a block declared out of the study, with the block and the reason (JSON list)
         "skipped": json.dumps(skipped or []),
         **provenance(),
@@ -95,13 +101,30 @@ def merge(study: dict, runs: list[dict], runs_dir: str | Path, out: str | Path, 
         root.to_zarr(tmp, mode="w-", zarr_format=ZARR_FORMAT, consolidated=False)
         zarr.open_group(tmp, mode="a", zarr_format=ZARR_FORMAT).require_group("runs")
         for r, src in zip(runs, paths):
-            shutil.copytree(
-                src, tmp / "runs" / r["run_id"], copy_function=link_or_copy,
-                ignore=shutil.ignore_patterns(SUMMARY_GROUP, ".zmetadata"),
-            )
+            shutil.copytree(src, tmp / "runs" / r["run_id"], copy_function=link_or_copy,
+                            ignore=shutil.ignore_patterns(*NOT_LINKED))
         zarr.consolidate_metadata(tmp, zarr_format=ZARR_FORMAT)
+        manifest.write(tmp, study_manifest(tmp, runs, paths))
 
     return replace_atomically(build, out)
+
+
+NOT_LINKED = (SUMMARY_GROUP, ".zmetadata", *manifest.NOT_DATA)  # a run store's parts the merged group leaves out
+
+
+def study_manifest(tmp: Path, runs: list[dict], paths: list[Path]) -> dict[str, list]:
+    """The merged store's checksums: its own root files hashed, each run group's taken from the
+    run store it was linked from (verified when it was opened), so nothing is hashed twice."""
+    entries = manifest.entries_of(tmp, [name for name in manifest.files_of(tmp) if not in_run_group(name)])
+    for r, src in zip(runs, paths):
+        entries.update({f"runs/{r['run_id']}/{name}": entry for name, entry in manifest.read(src).items()
+                        if not set(name.split("/")) & set(NOT_LINKED)})
+    return entries
+
+
+def in_run_group(name: str) -> bool:
+    parts = name.split("/")
+    return parts[0] == "runs" and len(parts) > 2
 
 
 def link_or_copy(src: str, dst: str) -> None:
@@ -109,6 +132,10 @@ def link_or_copy(src: str, dst: str) -> None:
         os.link(src, dst)
     except OSError:  # another filesystem, or links not allowed
         shutil.copy2(src, dst)
+
+
+MERGE_FIX = ("rebuild it with `snakemake merge` (a damaged run group means a damaged run store too: "
+             "snakemake verify finds those and reruns only them)")
 
 
 def check_merged(path: str | Path) -> Path:
@@ -120,21 +147,37 @@ def check_merged(path: str | Path) -> Path:
     return path
 
 
-def open_study(path: str | Path) -> xr.DataTree:
-    return xr.open_datatree(check_merged(path), engine="zarr", zarr_format=ZARR_FORMAT)
+def verify_root(path: Path) -> None:
+    """The merged root's checksums (results, history, geometry, coordinates): small, hashed in full."""
+    manifest.verify(path, fix=MERGE_FIX, skip=("runs/",))
+
+
+def verify_run_group(path: Path, run_id: str) -> None:
+    manifest.verify(path, fix=MERGE_FIX, under=f"runs/{run_id}/")
+
+
+def open_study(path: str | Path, full_check: bool = False) -> xr.DataTree:
+    """The merged study as a DataTree (run groups opened lazily), its files checked against the
+    manifest first: sizes of every file, and with `full_check` their checksums too (reads all)."""
+    path = check_merged(path)
+    manifest.verify(path, fix=MERGE_FIX, full=full_check)
+    return xr.open_datatree(path, engine="zarr", zarr_format=ZARR_FORMAT)
 
 
 def main(argv: list[str] | None = None) -> None:
-    from osrstudy.study import expansion, load_study
-
     p = argparse.ArgumentParser(prog="python -m osrstudy.merge", description=__doc__.split("\n")[0])
     p.add_argument("--study", required=True, help="the study config (YAML)")
     p.add_argument("--runs-dir", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--receipt", help="written once the merged store is in place (snakemake's output)")
     a = p.parse_args(argv)
     study = load_study(a.study)
     runs, skipped = expansion(study)
     merge(study, runs, a.runs_dir, a.out, Path(a.study).read_text(), skipped)
+    if a.receipt:
+        attrs = json.loads(Path(a.out, ".zattrs").read_text())
+        Path(a.receipt).write_text(json.dumps(
+            {"study_zarr": a.out, "study": a.study, "runs": len(runs), "created": attrs["created"]}, indent=1))
     print(f"merged {len(runs)} runs into {a.out}")
 
 

@@ -10,27 +10,20 @@ it skips the members whose stores are done and resumes the one in progress from 
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import submitit.helpers
 
+from osrstudy.locks import exclusive
+
 ABANDONED_AFTER = 3  # an open pack older than this many wait_s lost its leader: start a new one
 
 
-@contextmanager
 def locked(folder: Path):
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return exclusive(folder / ".lock")
 
 
 def write_json(path: Path, value) -> None:

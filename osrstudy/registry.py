@@ -69,4 +69,25 @@ def check_options(kind: str, given: dict, defaults: dict, where: str = "") -> di
                 f"unknown option {key!r} for {kind}{at}.{did_you_mean(key, list(defaults))} "
                 f"Options it takes: {allowed}."
             )
+        if not same_kind(given[key], defaults[key]):
+            raise TypeError(
+                f"option {key!r} of {kind}{at} is {given[key]!r} ({type(given[key]).__name__}); "
+                f"it takes a {kind_of(defaults[key])}, like its default {defaults[key]!r}"
+            )
     return {**defaults, **given}
+
+
+def kind_of(value) -> str:
+    if isinstance(value, bool):
+        return "boolean (true or false)"
+    if isinstance(value, (int, float)):
+        return "number"
+    return type(value).__name__
+
+
+def same_kind(value, default) -> bool:
+    """Whether a user's option value has the kind of its default (any int is a number; a boolean
+    is not; a default of None takes anything)."""
+    if default is None:
+        return True
+    return kind_of(value) == kind_of(default)

@@ -16,7 +16,11 @@ from pathlib import Path
 import xarray as xr
 import zarr
 
+from osrstudy import manifest
+
 ZARR_FORMAT = 2
+RERUN_FIX = ("rerun its train job: delete the store (or run snakemake, which moves a damaged store aside "
+             "and retrains only that run, resuming from its checkpoint)")
 
 
 def provenance() -> dict:
@@ -76,18 +80,22 @@ def write_run(samples: xr.Dataset, summary: xr.Dataset, path: str | Path) -> Pat
         samples.to_zarr(tmp, mode="w-", zarr_format=ZARR_FORMAT, consolidated=False)
         summary.to_zarr(tmp, group=SUMMARY_GROUP, mode="w-", zarr_format=ZARR_FORMAT, consolidated=False)
         zarr.consolidate_metadata(tmp, zarr_format=ZARR_FORMAT)
+        manifest.write(tmp)
 
     return replace_atomically(build, path)
 
 
-def open_run(path: str | Path) -> tuple[xr.Dataset, xr.Dataset]:
-    """(samples, summary) of one run store; a missing or corrupt store gets an error saying what to do."""
+def open_run(path: str | Path, verify: bool = True) -> tuple[xr.Dataset, xr.Dataset]:
+    """(samples, summary) of one run store, its checksums verified first; a missing, damaged or
+    corrupt store gets an error naming the store, the array and what to do."""
     path = Path(path)
     if not (path / ".zmetadata").exists():
         raise FileNotFoundError(
             f"run store {str(path)!r} is missing or incomplete (no .zmetadata); "
             "delete it and rerun its train job (snakemake reruns it once it is gone)"
         )
+    if verify:
+        manifest.verify(path, fix=RERUN_FIX)
     try:
         samples = xr.open_zarr(path, zarr_format=ZARR_FORMAT)
         summary = xr.open_zarr(path, group=SUMMARY_GROUP, zarr_format=ZARR_FORMAT)

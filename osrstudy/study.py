@@ -78,13 +78,22 @@ def load_study(path: str | Path) -> dict:
     """Read and structurally validate a study YAML (names are checked by expand_study)."""
     import jsonschema
 
+    from osrstudy import strict_yaml
+
     path = Path(path)
+    fix = "pass a study YAML file with --config study=PATH (the default is config/demo.yaml)"
     if not path.exists():
-        raise StudyConfigError(
-            f"study config {str(path)!r} does not exist; pass an existing file with "
-            "--config study=PATH (the default is config/demo.yaml)"
-        )
-    study = yaml.safe_load(path.read_text())
+        raise StudyConfigError(f"study config {str(path)!r} does not exist; {fix}")
+    if not path.is_file():
+        raise StudyConfigError(f"study config {str(path)!r} is a directory, not a file; {fix}")
+    try:
+        study = strict_yaml.load(path.read_text())
+    except yaml.YAMLError as err:
+        raise StudyConfigError(f"study config {str(path)!r} is not valid YAML:\n{err}") from None
+    if not isinstance(study, dict):
+        what = "empty" if study is None else f"a {type(study).__name__}, not a mapping"
+        raise StudyConfigError(f"study config {str(path)!r} is {what}; it needs at least `name:` and `blocks:` "
+                               "(see config/demo.yaml, and the README section Studies and configuration)")
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(study), key=lambda e: list(e.absolute_path))
     if errors:
@@ -178,7 +187,7 @@ def expansion(study: dict) -> tuple[list[dict], list[dict]]:
             name, options = _loss_entry(entry)
             try:
                 losses.append((name, resolve_loss(name, options, f"{where}.losses")))
-            except ValueError as err:
+            except (TypeError, ValueError) as err:
                 raise StudyConfigError(f"{where}.losses: {err}") from None
         exclusions = block.get("exclude", [])
         used = [False] * len(exclusions)

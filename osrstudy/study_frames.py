@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from osrstudy.merge import check_merged, verify_root, verify_run_group
+
 
 @dataclass(frozen=True)
 class StudyView:
@@ -22,12 +24,13 @@ class StudyView:
 
     @classmethod
     def open(cls, path: str | Path) -> "StudyView":
-        from osrstudy.merge import check_merged
-
         path = check_merged(path)
+        verify_root(path)
         return cls(xr.open_zarr(path, consolidated=True).load(), path)
 
     def run(self, run_id: str) -> xr.Dataset:
+        """A run's per-sample arrays, checksums verified before anything is read."""
+        verify_run_group(self.path, run_id)
         return xr.open_zarr(self.path, group=f"runs/{run_id}", consolidated=False)
 
 

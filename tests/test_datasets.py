@@ -229,7 +229,14 @@ def test_odin_sets_from_their_tarball_layout(tmp_path, name, inner):
     images = load_ood(name, str(tmp_path / "data"))
     assert images.shape == (12, 3, 32, 32) and images.dtype == np.uint8
     fetch(name, tmp_path / "data", log=lines.append)  # second time: nothing to do
-    assert lines[-1].endswith("present, verified")
+    assert lines[-1].endswith("present, verified, unpacked files verified")
+    # an unpacked file damaged since is noticed and unpacked again from the verified tarball
+    first = tmp_path / "data" / "ood" / inner / "0.jpg"
+    original = first.read_bytes()
+    first.write_bytes(original[:-9])
+    fetch(name, tmp_path / "data", log=lines.append)
+    assert f"1 unpacked file(s) damaged ({inner}/0.jpg: {len(original) - 9} bytes, written as {len(original)})" in lines[-1]
+    assert first.read_bytes() == original
     # a file that changed since its checksum was recorded is not trusted (and not deleted)
     (tmp_path / "data" / "ood" / f"{top}.tar.gz").write_bytes(b"not the same file")
     with pytest.raises(DataUnavailableError, match="did not match its checksum"):
@@ -262,3 +269,13 @@ def test_published_checksums_come_from_torchvision_and_medmnist():
 def test_missing_files_error_says_how_to_fetch(tmp_path):
     with pytest.raises(FileNotFoundError, match="snakemake data"):
         DATASETS["svhn"]().load(str(tmp_path))
+
+
+def test_a_damaged_cifar_pickle_names_the_file_and_the_fix(tmp_path):
+    from torchvision.datasets.utils import extract_archive
+
+    extract_archive(str(write_cifar_tarball(tmp_path / "build", "cifar10")), str(tmp_path / "data"))
+    batch = tmp_path / "data" / "cifar-10-batches-py" / "data_batch_3"
+    batch.write_bytes(batch.read_bytes()[:5000])  # before: a bare UnpicklingError, no file, no remedy
+    with pytest.raises(OSError, match=r"data_batch_3 is damaged \(.*\); run `snakemake data`"):
+        load_split("cifar10", 0, str(tmp_path / "data"))

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -71,3 +72,38 @@ def test_packed_runs_share_one_job_and_a_failing_member_spares_the_others(tmp_pa
     assert records["good"]["job_id"] == records["bad"]["job_id"] and records["good"]["pack"] == records["bad"]["pack"]
     assert isinstance(outcomes["good"], dict) and (tmp_path / "good.zarr").exists()
     assert isinstance(outcomes["bad"], SystemExit) and not (tmp_path / "bad.zarr").exists()
+
+
+@pytest.mark.slow  # a real local job, killed
+def test_a_job_killed_from_outside_is_reported_as_killed(tmp_path, tiny_study, capsys):
+    """Before: a SIGKILLed local job was reported as 'state: FINISHED'."""
+    import signal
+    import threading
+    import time
+
+    from osrstudy.study import expand_study, job_spec
+
+    tiny_study["training"] = {"epochs": 400, "batch_size": 16, "checkpoint_every": 100}
+    spec = job_spec(expand_study(tiny_study)[0])
+    outcome = {}
+
+    def run():
+        try:
+            launch(spec, str(tmp_path / "run.zarr"), str(tmp_path / "ckpt"), "local", str(tmp_path / "jobs"), threads=1)
+        except SystemExit as exit_:
+            outcome["code"] = exit_.code
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "jobs").glob("*_0_log.out")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)
+    pids = subprocess.run(["pgrep", "-f", f"submitit.core._submit {tmp_path / 'jobs'}"], capture_output=True, text=True)
+    for pid in pids.stdout.split():
+        os.kill(int(pid), signal.SIGKILL)
+    thread.join(120)
+    assert outcome == {"code": 1}
+    err = capsys.readouterr().err
+    assert "failed: it ended without a result and without an error of its own: it was killed from outside" in err
+    assert "state: FINISHED" not in err

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from osrstudy import manifest
 from osrstudy.run import execute
 from osrstudy.store import open_run
 
@@ -82,6 +83,9 @@ def test_missing_or_corrupt_run_store_is_reported_with_a_fix(tmp_path):
     bad = tmp_path / "bad.zarr"
     bad.mkdir()
     (bad / ".zmetadata").write_text("{not json")
+    with pytest.raises(OSError, match="has no .manifest.json"):
+        open_run(bad)
+    manifest.write(bad)  # its checksums match: the damage happened before they were taken
     with pytest.raises(OSError, match="is corrupt"):
         open_run(bad)
 

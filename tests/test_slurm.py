@@ -146,7 +146,9 @@ def test_requeue_mid_training_resumes_from_the_checkpoint_and_matches(slurm, tmp
     from osrstudy.run import execute
     from test_run import assert_same_numbers
 
-    spec = long_spec(tiny_study, epochs=40)  # ~20 s: still training when the requeue lands
+    # long enough that the job is still training when SLURM kills it for the requeue (SIGTERM, which
+    # submitit bypasses, then SIGKILL: seen 4 s later under load, although KillWait is 2 s)
+    spec = long_spec(tiny_study, epochs=120)
     proc = launch_process(spec, tmp_path, slurm, "requeued")
     checkpoint = tmp_path / "ckpt" / f"{spec['run_id']}.pt"
     assert wait_until(checkpoint.exists), "training never wrote a checkpoint"

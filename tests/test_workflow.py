@@ -155,6 +155,15 @@ def test_config_typo_fails_before_any_job(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_launcher_typo_fails_before_any_job(tmp_path):
+    """Before: the launcher name was checked only inside each train job."""
+    config = write_study(tmp_path, {**TINY, "name": "launchtypo"})
+    done = snakemake(tmp_path, "--cores", "1", "--config", f"study={config}", "launcher=slrum", check=False)
+    assert done.returncode != 0
+    assert "--config launcher=slrum: unknown launcher. Did you mean 'slurm'?" in done.stdout + done.stderr
+    assert not (tmp_path / "results" / "launchtypo" / "runs").exists()
+
+
 def test_workflow_lints_clean():
     done = subprocess.run(
         [sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300

@@ -33,8 +33,15 @@ CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 
 def read_pickle(path: Path) -> dict:
     """A CIFAR batch (a Python 2 pickle): keys as str whatever the pickle held."""
-    with open(path, "rb") as f:
-        batch = pickle.load(f, encoding="bytes")
+    try:
+        with open(path, "rb") as f:
+            batch = pickle.load(f, encoding="bytes")
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as err:
+        raise OSError(
+            f"{path} is damaged ({type(err).__name__}: {err}); run `snakemake data` (it checks the unpacked "
+            "files against the checksums taken when they were unpacked and unpacks the verified tarball again), "
+            f"or delete {path.parent} and unpack the official tarball there"
+        ) from None
     return {(k.decode() if isinstance(k, bytes) else k): v for k, v in batch.items()}
 
 

@@ -12,12 +12,15 @@ place it by hand.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import socket
 import sys
+import tarfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from osrstudy import manifest
 
 TIMEOUT_S = 30
 
@@ -34,14 +37,6 @@ class DataUnavailableError(RuntimeError):
     pass
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check(path: Path, source: Source, recorded: dict, key: str) -> bool | None:
     """None: absent. True: matches the published md5, or the recorded sha256 (a file seen for the
     first time has its sha256 recorded now). False: present but corrupt."""
@@ -51,14 +46,14 @@ def check(path: Path, source: Source, recorded: dict, key: str) -> bool | None:
         return None
     if source.md5 is not None:
         return check_integrity(str(path), source.md5)
-    digest = sha256(path)
+    digest = manifest.digest(path)
     return recorded.setdefault(key, digest) == digest
 
 
 def fetch_source(source: Source, folder: Path, root: Path, recorded: dict) -> str:
     """Download one file (unless present and verified), then unpack it if asked. Returns what
     happened, for the log."""
-    from torchvision.datasets.utils import download_url, extract_archive
+    from torchvision.datasets.utils import download_url
 
     path, key = folder / source.filename, str((folder / source.filename).relative_to(root))
     stamp = folder / f".{source.filename}.extracted"
@@ -86,11 +81,38 @@ def fetch_source(source: Source, folder: Path, root: Path, recorded: dict) -> st
         if not check(path, source, recorded, key):
             raise DataUnavailableError(f"{source.url} gave no valid file at {path}; place it there by hand.")
         action = "downloaded, verified"
-    if source.extract and not stamp.exists():
-        extract_archive(str(path), str(folder))
-        stamp.touch()
-        action += ", extracted"
+    if source.extract:
+        action += unpack_verified(path, folder, stamp)
     return action
+
+
+def archive_files(path: Path) -> list[str]:
+    """The regular files an archive unpacks (paths relative to where it is unpacked)."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            return [name for name in archive.namelist() if not name.endswith("/")]
+    with tarfile.open(path) as archive:
+        return [member.name for member in archive.getmembers() if member.isfile()]
+
+
+def unpack_verified(path: Path, folder: Path, stamp: Path) -> str:
+    """Unpack the (verified) archive unless what it unpacked before still matches the checksums
+    recorded then in `stamp`; a damaged unpacked file (a truncated CIFAR pickle) is unpacked
+    again. Returns what happened, for the log."""
+    from torchvision.datasets.utils import extract_archive
+
+    try:
+        found = manifest.differences(folder, json.loads(stamp.read_text())["files"], full=True)
+        if not found:
+            return ", unpacked files verified"
+        note = f", {len(found)} unpacked file(s) damaged ({found[0]}): unpacked again"
+    except FileNotFoundError:
+        note = ", extracted"
+    except (ValueError, KeyError, TypeError):  # a stamp from before checksums were recorded
+        note = ", unpacked again (no checksums recorded for the unpacked files)"
+    extract_archive(str(path), str(folder))
+    stamp.write_text(json.dumps({"files": manifest.entries_of(folder, archive_files(path))}))
+    return note
 
 
 def fetch(dataset: str, root: str | Path, log=print) -> None:

@@ -7,7 +7,10 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from osrstudy.launch import LAUNCHERS
+from osrstudy.registry import did_you_mean
 from osrstudy.study import StudyConfigError, block_counts, expansion, job_spec, load_study
+from osrstudy.study_state import claim_results_folder, damaged_run_stores, merged_state, stale_message
 
 # No configfile: directive: snakemake deep-merges config files, which would mix the demo into a study.
 STUDY_PATH = config.get("study", "config/demo.yaml")
@@ -16,15 +19,24 @@ try:
     validate(STUDY, "../schemas/study.schema.yaml")
     _runs, SKIPPED = expansion(STUDY)
     RUNS = {run["run_id"]: run for run in _runs}
-except (StudyConfigError, KeyError, ValueError) as err:
+    claim_results_folder(Path("results", STUDY["name"]), STUDY_PATH)
+except (StudyConfigError, KeyError, TypeError, ValueError) as err:
     raise WorkflowError(f"{STUDY_PATH}: {err}") from None
+LAUNCHER = config.get("launcher", "local")
+if LAUNCHER not in LAUNCHERS:
+    raise WorkflowError(
+        f"--config launcher={LAUNCHER}: unknown launcher.{did_you_mean(LAUNCHER, list(LAUNCHERS))} "
+        f"Choose one of: {', '.join(LAUNCHERS)}."
+    )
 # What the study trains, per block (a run several blocks need is trained once).
 print(block_counts(STUDY, _runs, SKIPPED), file=sys.stderr)
 
 OUT = f"results/{STUDY['name']}"
 DATA_ROOT = STUDY.get("data_root") or "resources"
 STUDY_ZARR = f"{OUT}/study.zarr"
+MERGED = f"{OUT}/merged.json"  # the merge's output: study.zarr itself is replaced atomically, never pre-deleted
 RUN_STORE = f"{OUT}/runs/{{run_id}}.zarr"
+CHECKPOINTS = f"{OUT}/checkpoints"
 envvars:
     "PATH",
 
@@ -34,13 +46,37 @@ envvars:
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
 
 
+# A damaged run store (a file missing or of another size than its manifest says) is moved aside,
+# so only that run reruns; full checksums are `snakemake verify`.
+DAMAGED = damaged_run_stores({r: Path(RUN_STORE.format(run_id=r)) for r in RUNS}, workflow.dryrun)
+for message in DAMAGED:
+    print(message, file=sys.stderr)
+
+
+def merged_input():
+    """The merge as an input edge, except when study.zarr is intact, holds every run as the study
+    now defines it, and some run stores are gone (deleted by the user): then figures and tables
+    read it as it is instead of retraining. A stale or damaged study.zarr is never drawn from: the
+    runs it lacks are re-evaluated (from their checkpoints) and merged again."""
+    state = merged_state(Path(STUDY_ZARR), Path(MERGED), {r: job_spec(run) for r, run in RUNS.items()})
+    stores_gone = any(not Path(RUN_STORE.format(run_id=r)).exists() for r in RUNS)
+    if state is None:
+        return [MERGED]
+    if not (state.damage or DAMAGED or (stores_gone and not state.current)):
+        return [] if stores_gone else [MERGED]
+    if state.damage:
+        print(f"{STUDY_ZARR} is damaged ({state.damage}); the merge rebuilds it", file=sys.stderr)
+    elif not DAMAGED:  # (damaged run stores were named above)
+        print(stale_message(state.stale, Path(CHECKPOINTS)), file=sys.stderr)
+    # snakemake does not rerun a job whose output exists when one of its inputs is missing: drop
+    # the merge's receipt (study.zarr stays until the new one replaces it)
+    if not workflow.dryrun:
+        Path(MERGED).unlink(missing_ok=True)
+    return [MERGED]
+
+
+MERGED_INPUT = merged_input()
+
+
 def merged_store(wildcards=None):
-    """The merged store as an input edge, except when it already holds every run of the study and
-    some run stores are gone: then figures and tables read it as it is instead of retraining."""
-    attrs = Path(STUDY_ZARR, ".zattrs")
-    if attrs.exists():
-        merged = set(json.loads(attrs.read_text()).get("runs", []))
-        stores_gone = any(not Path(RUN_STORE.format(run_id=r)).exists() for r in RUNS)
-        if stores_gone and set(RUNS) <= merged:
-            return []
-    return [STUDY_ZARR]
+    return MERGED_INPUT

@@ -10,7 +10,7 @@ rule train:
         directory(RUN_STORE),
     params:
         spec=lambda wildcards: json.dumps(job_spec(RUNS[wildcards.run_id]), sort_keys=True),
-        checkpoints=f"{OUT}/checkpoints",
+        checkpoints=CHECKPOINTS,
         jobs=lambda wildcards: f"{OUT}/jobs/{wildcards.run_id}",
         record=lambda wildcards: f"{OUT}/.launch/{wildcards.run_id}.json",
     log:
@@ -19,7 +19,7 @@ rule train:
         run_id="[A-Za-z0-9.-]+",
     threads: 1
     resources:
-        launcher=config.get("launcher", "local"),
+        launcher=LAUNCHER,
         runtime=60,
         data_root=DATA_ROOT,
         jacobian_chunk=256,

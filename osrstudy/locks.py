@@ -1,0 +1,39 @@
+"""Exclusive file locks that die with their holder: one writer per run, whatever the user does.
+
+`flock` is released by the kernel when the holding process ends, even by SIGKILL, so a lock never
+outlives a killed launcher or job (unlike a lock *file*, which would need a stale-lock rule).
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+
+@contextmanager
+def exclusive(path: str | Path, on_wait: Callable[[str], None] | None = None) -> Iterator[bool]:
+    """Hold an exclusive lock on `path` for the block; yields whether it had to wait. When another
+    process holds it, `on_wait` is told who ("host pid N") once, then this blocks until it is free."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        waited = False
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            if on_wait is not None:
+                on_wait(handle.read().strip() or "another process")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            waited = True
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{socket.gethostname()} pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield waited
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
