@@ -7,6 +7,7 @@ reader of the file expects: `1e-3` is a float, a repeated key is an error naming
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import yaml
 
@@ -46,5 +47,9 @@ StrictLoader.yaml_implicit_resolvers = {
 StrictLoader.add_implicit_resolver("tag:yaml.org,2002:float", FLOAT, list("-+0123456789."))
 
 
-def load(text: str):
-    return yaml.load(text, Loader=StrictLoader)
+def load(source):
+    """Parse YAML text, or a file by path (its name then appears in every error mark)."""
+    if isinstance(source, Path):
+        with open(source, encoding="utf-8") as handle:
+            return yaml.load(handle, Loader=StrictLoader)
+    return yaml.load(source, Loader=StrictLoader)

@@ -87,7 +87,7 @@ def load_study(path: str | Path) -> dict:
     if not path.is_file():
         raise StudyConfigError(f"study config {str(path)!r} is a directory, not a file; {fix}")
     try:
-        study = strict_yaml.load(path.read_text())
+        study = strict_yaml.load(path)
     except yaml.YAMLError as err:
         raise StudyConfigError(f"study config {str(path)!r} is not valid YAML:\n{err}") from None
     if not isinstance(study, dict):

@@ -4,6 +4,9 @@ support drawn from it. Stores of a real study, so every array has its real shape
 is scaled (per-sample arrays keep the source dataset's size).
 
     python -m osrstudy.benchmarks.merge --study config/demo_full.yaml --runs-dir results/demo_full/runs --n 1034
+
+It also times what snakemake checks at the start of every invocation (each store's file sizes
+against its manifest) and `snakemake verify` (every checksum) at that scale.
 """
 from __future__ import annotations
 
@@ -37,11 +40,37 @@ def main(argv: list[str] | None = None) -> None:
         t = time.perf_counter()
         merge(study, scaled, runs_dir, Path(tmp) / "study.zarr", "", skipped)
         merged = time.perf_counter() - t
+        checks = time_checks(scaled, runs_dir, Path(tmp) / "study.zarr")
         timings = render_all(Path(tmp) / "study.zarr", list(study["blocks"]), Path(tmp) / "out")
     print(f"merged {a.n} run stores ({len(runs)} distinct) in {merged:.1f} s")
+    for name, seconds in checks.items():
+        print(f"  {name}: {seconds:.2f} s")
     for name, seconds in timings.items():
         print(f"  {name}: {seconds:.1f} s")
     print(f"every figure and table: {sum(timings.values()):.1f} s in one process")
+
+
+def time_checks(runs: list[dict], runs_dir: Path, study_zarr: Path) -> dict[str, float]:
+    """Seconds of what snakemake checks when it builds its DAG (sizes against each manifest) and
+    of `snakemake verify` (every checksum), over every store of the study."""
+    from osrstudy.study import job_spec
+    from osrstudy.study_state import damaged_run_stores, merged_state
+    from osrstudy.verify import verify_study
+
+    receipt = study_zarr.with_name("merged.json")
+    receipt.write_text("{}")
+    stores = {r["run_id"]: runs_dir / f"{r['run_id']}.zarr" for r in runs}
+    specs = {r["run_id"]: job_spec(r) for r in runs}
+    timings = {}
+    for name, check in (
+        ("DAG-time size check of every run store", lambda: damaged_run_stores(stores, dry_run=True)),
+        ("DAG-time check of study.zarr (sizes, run specs)", lambda: merged_state(study_zarr, receipt, specs)),
+        ("snakemake verify (every checksum)", lambda: verify_study(runs_dir, list(stores), study_zarr, receipt)),
+    ):
+        t = time.perf_counter()
+        assert not check() or name.startswith("DAG-time check"), f"{name}: damage in a fresh store"
+        timings[name] = time.perf_counter() - t
+    return timings
 
 
 def render_all(store: Path, blocks: list[str], out: Path) -> dict[str, float]:
