@@ -6,16 +6,12 @@ from typing import Callable
 import torch
 from torch.func import jacrev, vjp, vmap
 
+from osrstudy.memory import jacobian_chunk
 
-def jacobian_norms(
-    embed: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk_size: int = 256
-) -> torch.Tensor:
-    """||d embed(x_i) / d x_i||_F for every sample, batched with vmap(jacrev), in bounded chunks.
 
-    `embed` maps a batch (B, ...) to (B, d) and must treat samples independently (eval mode).
-    Reverse mode costs d vector-Jacobian products per sample, the cheaper side when d is smaller
-    than the input dimension, as it is for every backbone here.
-    """
+def exact_norms(embed: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The batched function x -> ||d embed(x_i) / d x_i||_F (vmap over jacrev): a chunk of B
+    samples pushes B x d backward passes through the network at once."""
 
     def one(xi: torch.Tensor) -> torch.Tensor:
         return embed(xi.unsqueeze(0)).squeeze(0)
@@ -24,8 +20,45 @@ def jacobian_norms(
         return jacrev(one)(xi).pow(2).sum().sqrt()
 
     batched = vmap(norm)
-    with torch.enable_grad():
-        return torch.cat([batched(chunk).detach() for chunk in x.split(chunk_size)])
+
+    def run(chunk: torch.Tensor) -> torch.Tensor:
+        with torch.enable_grad():
+            return batched(chunk).detach()
+
+    return run
+
+
+def jacobian_norms(
+    embed: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk_size: int | None = None,
+    budget_bytes: int | None = None,
+) -> torch.Tensor:
+    """||d embed(x_i) / d x_i||_F for every sample, batched with vmap(jacrev), in chunks whose
+    memory is bounded: `chunk_size` samples at a time, or (None) as many as `budget_bytes` allow
+    (default: half the device's free memory), measured on a two-sample probe
+    (osrstudy.memory.jacobian_chunk). A chunk that runs out of GPU memory is halved and retried.
+
+    `embed` maps a batch (B, ...) to (B, d) and must treat samples independently (eval mode).
+    Reverse mode costs d vector-Jacobian products per sample, the cheaper side when d is smaller
+    than the input dimension, as it is for every backbone here.
+    """
+    norms = exact_norms(embed)
+    chunk = chunk_size or jacobian_chunk(norms, x, budget_bytes)
+    return in_chunks(norms, x, chunk)
+
+
+def in_chunks(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk: int) -> torch.Tensor:
+    """fn over x in chunks of `chunk` samples, halving the chunk whenever the GPU runs out of memory."""
+    out, start = [], 0
+    while start < len(x):
+        try:
+            out.append(fn(x[start:start + chunk]))
+            start += chunk
+        except torch.OutOfMemoryError:
+            if chunk == 1:
+                raise
+            chunk //= 2
+            torch.cuda.empty_cache()
+    return torch.cat(out)
 
 
 def jacobian_norms_estimate(
@@ -55,10 +88,11 @@ def jacobian_norms_estimate(
 
 
 def interpolation_norms(
-    embed: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, x1: torch.Tensor, steps: int = 21
+    embed: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, x1: torch.Tensor, steps: int = 21,
+    chunk_size: int | None = None,
 ) -> torch.Tensor:
     """(pairs, steps) Jacobian norms at x_t = (1 - t) x0 + t x1, t = 0..1 (Jacobian-norm paper,
     Fig. 4: the norm peaks in the open space between two known classes)."""
     t = torch.linspace(0, 1, steps, device=x0.device, dtype=x0.dtype).view(1, steps, *[1] * (x0.dim() - 1))
     path = (1 - t) * x0.unsqueeze(1) + t * x1.unsqueeze(1)  # (pairs, steps, ...)
-    return jacobian_norms(embed, path.flatten(0, 1)).view(len(x0), steps)
+    return jacobian_norms(embed, path.flatten(0, 1), chunk_size).view(len(x0), steps)

@@ -52,7 +52,7 @@ class TrainJob(submitit.helpers.Checkpointable):
     the same arguments and training resumes from the run's checkpoint file."""
 
     def __call__(self, spec: dict, output: str, checkpoint_dir: str, threads: int | None,
-                 data_root: str | None, jacobian_chunk: int = 256) -> dict:
+                 data_root: str | None, jacobian_chunk: int = 0) -> dict:
         from osrstudy.run import execute
 
         def log(line: str) -> None:
@@ -185,7 +185,7 @@ def launch(
     threads: int | None = 1,
     timeout_min: int = 60,
     data_root: str | None = None,
-    jacobian_chunk: int = 256,
+    jacobian_chunk: int = 0,
     slurm: dict | None = None,
     pack: int = 1,
     pack_wait_s: float = 30.0,
@@ -304,7 +304,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--timeout-min", type=int, default=60)
     p.add_argument("--data-root", default="", help="where downloaded datasets live ('' = the dataset's default)")
-    p.add_argument("--jacobian-chunk", type=int, default=256, help="samples per batched Jacobian (memory bound)")
+    p.add_argument("--jacobian-chunk", type=int, default=0,
+                   help="samples per batched Jacobian; 0 (default): chosen from free memory and a two-sample probe")
     p.add_argument("--slurm", default="{}", help="JSON: partition, account, qos, constraint, gpus, mem_mb")
     p.add_argument("--pack", type=int, default=1, help="runs per cluster job (1: one job per run)")
     p.add_argument("--pack-wait-s", type=float, default=30.0, help="how long a pack waits to fill up")

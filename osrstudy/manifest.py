@@ -77,15 +77,17 @@ def differences(root: Path, recorded: dict[str, list], full: bool, describe=str)
     return found
 
 
-def problems(store: str | Path, full: bool = False, under: str = "", skip: tuple[str, ...] = ()) -> list[str]:
+def problems(store: str | Path, full: bool = False, under: str = "", skip: tuple[str, ...] = (),
+             recorded: dict[str, list] | None = None) -> list[str]:
     """What differs from the manifest, one line per file (empty: the store is as written). `under`
-    limits the check to files below that folder; `skip` leaves out files below those folders."""
+    limits the check to files below that folder; `skip` leaves out files below those folders;
+    `recorded` is the manifest already read (a reader checking many parts reads it once)."""
     store = Path(store)
 
     def selected(name: str) -> bool:
         return name.startswith(under) and not any(name.startswith(s) for s in skip)
 
-    recorded = {n: e for n, e in read(store).items() if selected(n)}
+    recorded = {n: e for n, e in (read(store) if recorded is None else recorded).items() if selected(n)}
     found = differences(store, recorded, full, describe=lambda name: f"{name} (array {array_of(name)})")
     base = store / under if under else store
     extra = [n for n in (under + f for f in files_of(base)) if selected(n) and n not in recorded]
@@ -93,10 +95,11 @@ def problems(store: str | Path, full: bool = False, under: str = "", skip: tuple
     return found
 
 
-def verify(store: str | Path, fix: str, full: bool = True, under: str = "", skip: tuple[str, ...] = ()) -> None:
+def verify(store: str | Path, fix: str, full: bool = True, under: str = "", skip: tuple[str, ...] = (),
+           recorded: dict[str, list] | None = None) -> None:
     """Raise DamagedStoreError naming the store, its damaged arrays and `fix` if anything differs."""
     try:
-        found = problems(store, full, under, skip)
+        found = problems(store, full, under, skip, recorded)
     except DamagedStoreError as err:
         raise DamagedStoreError(f"{err}; {fix}") from None
     if found:

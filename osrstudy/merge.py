@@ -147,13 +147,20 @@ def check_merged(path: str | Path) -> Path:
     return path
 
 
-def verify_root(path: Path) -> None:
+def read_manifest(path: Path) -> dict[str, list]:
+    try:
+        return manifest.read(path)
+    except manifest.DamagedStoreError as err:
+        raise manifest.DamagedStoreError(f"{err}; {MERGE_FIX}") from None
+
+
+def verify_root(path: Path, recorded: dict[str, list]) -> None:
     """The merged root's checksums (results, history, geometry, coordinates): small, hashed in full."""
-    manifest.verify(path, fix=MERGE_FIX, skip=("runs/",))
+    manifest.verify(path, fix=MERGE_FIX, skip=("runs/",), recorded=recorded)
 
 
-def verify_run_group(path: Path, run_id: str) -> None:
-    manifest.verify(path, fix=MERGE_FIX, under=f"runs/{run_id}/")
+def verify_run_group(path: Path, run_id: str, recorded: dict[str, list]) -> None:
+    manifest.verify(path, fix=MERGE_FIX, under=f"runs/{run_id}/", recorded=recorded)
 
 
 def open_study(path: str | Path, full_check: bool = False) -> xr.DataTree:

@@ -21,8 +21,9 @@ from osrstudy.data.base import UNKNOWN, Partition, subsample
 from osrstudy.data.ood import load_ood
 from osrstudy.geometry import diagnostics, separation
 from osrstudy.images import DeviceImages, to_device
-from osrstudy.jacobian import interpolation_norms, jacobian_norms
+from osrstudy.jacobian import exact_norms, interpolation_norms, jacobian_norms
 from osrstudy.losses import build_loss
+from osrstudy.memory import jacobian_chunk as choose_jacobian_chunk
 from osrstudy.metrics import METRICS, Scored, auroc
 from osrstudy.perturbation import odin_scores
 from osrstudy.scorers import SCORERS
@@ -55,9 +56,14 @@ def features(backbone, loss, x: torch.Tensor, batch: int = 1024) -> dict[str, np
     return {k: torch.cat(v).cpu().numpy() for k, v in parts.items()}
 
 
-def jacobians(backbone, loss, x: torch.Tensor, chunk: int) -> np.ndarray:
+def embedding_of(backbone, loss) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The embedding whose Jacobian is taken (JACOBIAN_OF), in eval mode."""
     backbone.eval(), loss.eval()
-    return jacobian_norms(lambda b: loss.represent(backbone(b)), x, chunk).cpu().numpy()
+    return lambda b: loss.represent(backbone(b))
+
+
+def jacobians(backbone, loss, x: torch.Tensor, chunk: int) -> np.ndarray:
+    return jacobian_norms(embedding_of(backbone, loss), x, chunk).cpu().numpy()
 
 
 def fit_linear_head(z: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,11 +99,13 @@ def execute(
     checkpoint_dir: str | Path | None = None,
     threads: int | None = None,
     data_root: str | None = None,
-    jacobian_chunk: int = 256,
+    jacobian_chunk: int | None = None,
     on_checkpoint: Callable[[int], None] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Train and evaluate one run; write its store to `output`. Returns the summary results."""
+    """Train and evaluate one run; write its store to `output`. Returns the summary results.
+    `jacobian_chunk`: samples per batched Jacobian; None or 0 chooses it from the device's free
+    memory and a two-sample probe (osrstudy.memory)."""
     t_start = time.perf_counter()
     device = configure_torch(threads)
     tr, ev, run_id = spec["train"], spec["evaluation"], spec["run_id"]
@@ -133,6 +141,8 @@ def execute(
     augment = build_augment(tr["augment"], dataset.image_size, dataset.flip_ok, split.mean, split.std)
 
     x_eval = torch.cat([x_val, x_test, *x_ood])  # out-of-distribution samples last
+    jacobian_chunk = jacobian_chunk or choose_jacobian_chunk(exact_norms(embedding_of(backbone, loss)), x_eval)
+    log(f"[{run_id}] Jacobians in chunks of {jacobian_chunk} samples")
     j_init = jacobians(backbone, loss, x_eval, jacobian_chunk)
 
     probe_idx = torch.randperm(len(x_val), generator=torch.Generator().manual_seed(0))[:PROBE_SAMPLES]
@@ -186,7 +196,7 @@ def execute(
         f_eval["odin"] = odin_scores(lambda b: loss.represent(backbone(b)) @ weight.T + bias, x_eval, split.std).cpu().numpy()
     pairs = interpolation_pairs(split.test.labels, INTERPOLATION_PAIRS)
     path_norms = interpolation_norms(
-        lambda b: loss.represent(backbone(b)), x_test[pairs[:, 0]], x_test[pairs[:, 1]], INTERPOLATION_STEPS
+        embedding_of(backbone, loss), x_test[pairs[:, 0]], x_test[pairs[:, 1]], INTERPOLATION_STEPS, jacobian_chunk
     ).cpu().numpy()
     with torch.no_grad():
         model = {"prototypes": loss.prototypes(torch.as_tensor(f_train["embedding"]), y_train.cpu())}
@@ -260,6 +270,7 @@ def execute(
             "factors": json.dumps(factors, sort_keys=True),
             "known_classes": list(split.known),
             "jacobian_of": JACOBIAN_OF,
+            "jacobian_chunk": jacobian_chunk,
             "logit_head": ("frozen linear head fitted on train embeddings" if head_fitted
                            else "the loss's own" if head is not None else "none (no requested scorer reads one)"),
             "not_applicable": json.dumps(not_applicable),

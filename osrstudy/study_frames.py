@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from osrstudy.merge import check_merged, verify_root, verify_run_group
+from osrstudy.merge import check_merged, read_manifest, verify_root, verify_run_group
 
 
 @dataclass(frozen=True)
@@ -21,17 +21,29 @@ class StudyView:
 
     root: xr.Dataset
     path: Path
+    recorded: dict[str, dict]  # the store's manifest, read once: run id ("" for the root) -> its files
 
     @classmethod
     def open(cls, path: str | Path) -> "StudyView":
         path = check_merged(path)
-        verify_root(path)
-        return cls(xr.open_zarr(path, consolidated=True).load(), path)
+        recorded = manifest_by_run(read_manifest(path))
+        verify_root(path, recorded.get("", {}))
+        return cls(xr.open_zarr(path, consolidated=True).load(), path, recorded)
 
     def run(self, run_id: str) -> xr.Dataset:
         """A run's per-sample arrays, checksums verified before anything is read."""
-        verify_run_group(self.path, run_id)
+        verify_run_group(self.path, run_id, self.recorded.get(run_id, {}))
         return xr.open_zarr(self.path, group=f"runs/{run_id}", consolidated=False)
+
+
+def manifest_by_run(recorded: dict[str, list]) -> dict[str, dict]:
+    """A merged store's manifest split by run group (key "" for the root's own files)."""
+    groups: dict[str, dict] = {}
+    for name, entry in recorded.items():
+        parts = name.split("/", 2)
+        key = parts[1] if parts[0] == "runs" and len(parts) == 3 else ""
+        groups.setdefault(key, {})[name] = entry
+    return groups
 
 
 def reader(registry, name: str, reads: tuple[str, ...]):

@@ -74,3 +74,74 @@ def test_interpolation_norms_equal_norms_at_the_interpolated_points():
     torch.testing.assert_close(norms[:, -1], jacobian_norms(backbone, x1))
     middle = 0.5 * x0 + 0.5 * x1
     torch.testing.assert_close(norms[:, 2], jacobian_norms(backbone, middle))
+
+
+INPUT_SHAPES = {"small_cnn": (1, 8, 8), "lenet": (1, 28, 28), "classifier32": (3, 32, 32), "wrn16_4": (3, 32, 32),
+                "resnet18": (3, 32, 32), "resnet18_64": (3, 64, 64)}
+
+
+def test_every_backbone_has_an_input_shape_here():
+    from osrstudy.backbones import BACKBONES
+
+    assert set(INPUT_SHAPES) == set(BACKBONES.names())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(INPUT_SHAPES))
+def test_a_jacobian_pass_stays_within_its_memory_budget(name):
+    """At d = 128 (the study's width) the old fixed chunk of 256 needed 134-305 GiB; the chunk is
+    now chosen from a two-sample probe so that the measured peak stays under the budget."""
+    from osrstudy.backbones import build_backbone
+    from osrstudy.memory import peak_bytes, reset_cpu_peak
+
+    if not reset_cpu_peak():
+        pytest.skip("this platform cannot measure a CPU memory peak (/proc/self/clear_refs)")
+    torch.manual_seed(0)
+    backbone = build_backbone(name, INPUT_SHAPES[name][0], 128).eval()
+    x = torch.randn(4, *INPUT_SHAPES[name])
+    budget = 3 << 30
+    norms, peak = peak_bytes(lambda: jacobian_norms(backbone, x, budget_bytes=budget), x.device)
+    assert peak <= budget, f"{name}: {peak / 2**30:.2f} GiB"
+    assert norms.shape == (4,) and torch.isfinite(norms).all()
+
+
+def test_the_chunk_follows_the_budget_and_is_a_power_of_two():
+    from osrstudy.backbones import build_backbone
+    from osrstudy.jacobian import exact_norms
+    from osrstudy.memory import jacobian_chunk, reset_cpu_peak
+
+    if not reset_cpu_peak():
+        pytest.skip("this platform cannot measure a CPU memory peak (/proc/self/clear_refs)")
+    backbone = build_backbone("classifier32", 3, 128).eval()
+    x = torch.randn(8, 3, 32, 32)
+    small, large = (jacobian_chunk(exact_norms(backbone), x, budget) for budget in (1 << 20, 1 << 40))
+    assert small == 1 and large == 256
+    middle = jacobian_chunk(exact_norms(backbone), x, 2 << 30)
+    assert 1 <= middle <= 256 and middle & (middle - 1) == 0
+
+
+def test_a_chunk_that_runs_out_of_gpu_memory_is_halved_and_retried():
+    from osrstudy.jacobian import in_chunks
+
+    sizes = []
+
+    def fn(chunk):
+        sizes.append(len(chunk))
+        if len(chunk) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated: this machine has no GPU)")
+        return chunk.sum(1)
+
+    x = torch.arange(14.0).view(7, 2)
+    torch.testing.assert_close(in_chunks(fn, x, 8), x.sum(1))
+    assert sizes[:3] == [7, 4, 2]  # halved until it fits, then kept
+
+
+def test_interpolation_honours_the_chunk(monkeypatch):
+    import osrstudy.jacobian as jacobian_module
+
+    seen = []
+    real = jacobian_module.in_chunks
+    monkeypatch.setattr(jacobian_module, "in_chunks", lambda fn, x, chunk: seen.append(chunk) or real(fn, x, chunk))
+    w = torch.randn(3, 5)
+    jacobian_module.interpolation_norms(lambda b: b @ w.T, torch.randn(2, 5), torch.randn(2, 5), steps=4, chunk_size=3)
+    assert seen == [3]

@@ -1,7 +1,8 @@
 # One job per run: osrstudy.launch hands it to submitit (local subprocess, debug, or SLURM).
 # The launcher, its SLURM settings, the data root and the Jacobian chunk size (a memory bound)
 # travel as resources, never params, so changing them does not make snakemake rerun finished
-# runs; override per run with e.g. --set-resources train:jacobian_chunk=64 or in a profile.
+# runs. The Jacobian chunk is chosen per run from the free memory (0); fix it with e.g.
+# --set-resources train:jacobian_chunk=64.
 # pack > 1 trains that many runs in one cluster job (small runs: digits, MNIST-sized data).
 
 
@@ -22,7 +23,7 @@ rule train:
         launcher=LAUNCHER,
         runtime=60,
         data_root=DATA_ROOT,
-        jacobian_chunk=256,
+        jacobian_chunk=0,  # 0: chosen per run from free memory and a two-sample probe
         cpus=1,
         slurm_partition="",
         slurm_account="",
