@@ -19,6 +19,7 @@ from osrstudy.backbones import build_backbone
 from osrstudy.data import DATASETS, load_split
 from osrstudy.data.base import UNKNOWN, Partition, subsample
 from osrstudy.data.ood import load_ood
+from osrstudy.device import device_facts, select_device
 from osrstudy.geometry import diagnostics, separation
 from osrstudy.images import DeviceImages, to_device
 from osrstudy.jacobian import exact_norms, interpolation_norms, jacobian_norms
@@ -34,13 +35,6 @@ EVAL_SET = "held_out"  # the dataset's own unknown classes; out-of-distribution 
 PROBE_SAMPLES = 300  # cap on validation samples examined at each checkpoint
 INTERPOLATION_PAIRS, INTERPOLATION_STEPS = 16, 21  # Fig. 4 paths between test samples of two classes
 JACOBIAN_OF = "loss.represent(backbone(x)): the embedding the loss works on (unit-normalised for cosine losses)"
-
-
-def configure_torch(threads: int | None) -> torch.device:
-    if threads:
-        torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @torch.no_grad()
@@ -107,7 +101,7 @@ def execute(
     `jacobian_chunk`: samples per batched Jacobian; None or 0 chooses it from the device's free
     memory and a two-sample probe (osrstudy.memory)."""
     t_start = time.perf_counter()
-    device = configure_torch(threads)
+    device = select_device(threads)
     tr, ev, run_id = spec["train"], spec["evaluation"], spec["run_id"]
     split = load_split(tr["dataset"], tr["split"], data_root, tr.get("n_known"))
     budget = ev.get("max_samples", {})
@@ -274,7 +268,7 @@ def execute(
             "logit_head": ("frozen linear head fitted on train embeddings" if head_fitted
                            else "the loss's own" if head is not None else "none (no requested scorer reads one)"),
             "not_applicable": json.dumps(not_applicable),
-            "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+            **device_facts(device),
             "torch_version": torch.__version__,
             "python_version": platform.python_version(),
             "threads": torch.get_num_threads(),

@@ -66,8 +66,8 @@ def train(
     loss adds self_supervision * CE(rotation of a rotated copy): the class loss sees only upright
     images, so the rotation task cannot pull every class onto one "0 degree" prototype (the
     Jacobian-norm paper's caution, section 5.2). With `background` (images), each step also
-    embeds a batch drawn from it and calls loss(z, y, z_background). bf16 autocast applies on
-    CUDA only."""
+    embeds a batch drawn from it and calls loss(z, y, z_background). With precision bf16 the
+    backbone runs under bf16 autocast and the loss in fp32."""
     modules = [backbone, loss] + ([rotation_head] if rotation_head is not None else [])
     params = [p for m in modules for p in m.parameters()]
     opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=True)
@@ -76,7 +76,7 @@ def train(
         raise ValueError(f"[{run_id}] batch size {batch_size} exceeds the {len(x)} training samples")
     total = iterations if iterations else epochs * steps_per_epoch
     epochs = math.ceil(total / steps_per_epoch)
-    autocast = torch.autocast("cuda", torch.bfloat16, enabled=precision == "bf16" and x.device.type == "cuda")
+    autocast = torch.autocast(x.device.type, torch.bfloat16, enabled=precision == "bf16")
     rotating = rotation_head is not None and self_supervision > 0
     history: list[dict] = []
     start = 0
@@ -91,6 +91,8 @@ def train(
             rotation_head.load_state_dict(state["rotation_head"])
         opt.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])  # Dropout2d on the GPU draws from it
         history, start = state["history"], state["epoch"]
         log(f"[{run_id}] resumed from {checkpoint} at epoch {start}/{epochs}")
     elif probe is not None:
@@ -120,10 +122,14 @@ def train(
             if background is not None:
                 parts.append(background[torch.randint(0, len(background), (len(xb),), generator=gen).to(x.device)])
             with autocast:
-                z = backbone(torch.cat(parts) if len(parts) > 1 else xb).float().split(len(xb))
-                value = loss(z[0], y[batch], z[-1]) if background is not None else loss(z[0], y[batch])
-                if rotating:
-                    value = value + self_supervision * F.cross_entropy(rotation_head(z[1]).float(), turns.to(x.device))
+                z = backbone(torch.cat(parts) if len(parts) > 1 else xb)
+            # The loss runs in fp32, outside autocast: CUDA autocast has no fp32 rule for
+            # cross-entropy, and in bf16 a cosine above 0.998 rounds to 1 (m-OvR's margin loses its
+            # gradient). Only the backbone runs in bf16.
+            z = z.float().split(len(xb))
+            value = loss(z[0], y[batch], z[-1]) if background is not None else loss(z[0], y[batch])
+            if rotating:
+                value = value + self_supervision * F.cross_entropy(rotation_head(z[1]), turns.to(x.device))
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()
@@ -151,6 +157,7 @@ def train(
                         **({"rotation_head": rotation_head.state_dict()} if rotation_head is not None else {}),
                         "optimizer": opt.state_dict(),
                         "rng": torch.get_rng_state(),
+                        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                         "history": history,
                     },
                 )

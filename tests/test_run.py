@@ -104,3 +104,29 @@ def test_existing_store_is_replaced_only_when_the_new_one_is_complete(tmp_path):
         replace_atomically(failing, target)
     assert xr.open_zarr(target).v.values.tolist() == [1, 2]
     assert [p.name for p in tmp_path.iterdir()] == ["x.zarr"]  # no temporary left behind
+
+
+def test_a_job_given_a_gpu_it_cannot_use_fails_at_once(tmp_path, tiny_specs, monkeypatch):
+    """Before: with a SLURM GPU allocation and no usable CUDA, the run trained on the CPU, silently,
+    to its time limit. (This machine has no GPU: exactly that situation.)"""
+    import torch
+
+    from osrstudy.device import GpuUnavailableError
+
+    monkeypatch.setenv("SLURM_GPUS_ON_NODE", "1")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    with pytest.raises(GpuUnavailableError) as err:
+        execute(tiny_specs["sce"], tmp_path / "run.zarr", threads=1, log=lambda _: None)
+    message = str(err.value)
+    assert "was given a GPU (SLURM_GPUS_ON_NODE=1) but cannot use it" in message
+    assert f"torch {torch.__version__} is built for CUDA {torch.version.cuda}" in message
+    assert "this node's driver: " in message and "Refusing to fall back to the CPU silently" in message
+    assert not (tmp_path / "run.zarr").exists()
+
+
+def test_the_store_records_the_numerics_settings(tmp_path, tiny_specs):
+    execute(tiny_specs["sce"], tmp_path / "run.zarr", threads=1, log=lambda _: None)
+    attrs = open_run(tmp_path / "run.zarr")[0].attrs
+    assert attrs["device"] == "cpu" and attrs["tf32_matmul"] is False and attrs["tf32_cudnn"] is False
+    assert attrs["deterministic_algorithms"] is True and attrs["jacobian_chunk"] >= 1
+    assert "torch_cuda" in attrs and "cudnn_version" in attrs
