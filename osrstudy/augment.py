@@ -1,7 +1,8 @@
 """Batched augmentation on the device: the whole batch in a few tensor operations, no DataLoader.
 
-Randomness comes from a generator the caller seeds per step, so a resumed run draws exactly the
-crops and flips of an uninterrupted one. Images are already normalised: padding uses each
+Randomness comes from a generator on the images' device that the caller seeds per step, so a
+resumed run draws exactly the crops and flips of an uninterrupted one, and no draw makes the host
+wait for the GPU. Images are already normalised: padding uses each
 channel's normalised zero (black), as per-image transforms that pad before normalising do.
 """
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+
+from osrstudy.images import channel_stats
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 KINDS = ("none", "crop_flip", "randaugment")
@@ -20,7 +23,7 @@ def random_crop(x: torch.Tensor, pad: int, fill: torch.Tensor, gen: torch.Genera
     n, c, h, w = x.shape
     padded = fill.view(1, c, 1, 1).expand(n, c, h + 2 * pad, w + 2 * pad).clone()
     padded[:, :, pad : pad + h, pad : pad + w] = x
-    offsets = torch.randint(0, 2 * pad + 1, (2, n), generator=gen).to(x.device)
+    offsets = torch.randint(0, 2 * pad + 1, (2, n), generator=gen, device=x.device)
     rows = (offsets[0, :, None] + torch.arange(h, device=x.device))[:, None, :, None]
     cols = (offsets[1, :, None] + torch.arange(w, device=x.device))[:, None, None, :]
     batch = torch.arange(n, device=x.device)[:, None, None, None]
@@ -29,17 +32,17 @@ def random_crop(x: torch.Tensor, pad: int, fill: torch.Tensor, gen: torch.Genera
 
 
 def random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    flip = (torch.rand(len(x), generator=gen) < 0.5).to(x.device)
+    flip = torch.rand(len(x), generator=gen, device=x.device) < 0.5
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
 def rotate(x: torch.Tensor, quarter_turns: torch.Tensor) -> torch.Tensor:
-    """Rotate each square image by its own multiple of 90 degrees."""
-    turns = quarter_turns.to(x.device)
-    out = x.clone()
+    """Rotate each square image by its own multiple of 90 degrees (selected with torch.where:
+    boolean-mask indexing would make the host wait for the GPU)."""
+    turns = quarter_turns.to(x.device).view(-1, 1, 1, 1)
+    out = x
     for k in range(1, 4):
-        mask = turns == k
-        out[mask] = x[mask].rot90(k, dims=(2, 3))
+        out = torch.where(turns == k, x.rot90(k, dims=(2, 3)), out)
     return out
 
 
@@ -52,7 +55,7 @@ def build_augment(kind: str, image_size: int, flip: bool, mean, std, group: int 
     if kind == "none":
         return None
     pad = max(1, image_size // 8)
-    mean_t, std_t = torch.tensor(mean), torch.tensor(std)
+    stats: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}  # per device, copied there once
     randaugment = None
     if kind == "randaugment":
         from torchvision.transforms import v2
@@ -60,7 +63,10 @@ def build_augment(kind: str, image_size: int, flip: bool, mean, std, group: int 
         randaugment = v2.RandAugment()
 
     def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        m, s = mean_t.to(x.device).view(1, -1, 1, 1), std_t.to(x.device).view(1, -1, 1, 1)
+        """`gen` lives on x's device: no random draw crosses between host and device."""
+        if x.device not in stats:
+            stats[x.device] = channel_stats(mean, std, x.device)
+        m, s = stats[x.device]
         x = random_crop(x, pad, (-m / s).flatten(), gen)
         if flip:
             x = random_flip(x, gen)

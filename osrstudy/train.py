@@ -33,6 +33,41 @@ def save_checkpoint(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+def step_generator(device: torch.device, seed: int) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def index_device(images) -> torch.device:
+    """Where batch indices of these training images live: on the device with the images, or on
+    the host for images kept in pinned host memory (DeviceImages gathers those on the host)."""
+    return torch.device("cpu") if getattr(images, "storage", None) == "host" else images.device
+
+
+def step_loss(backbone: nn.Module, loss: nn.Module, x, y: torch.Tensor, batch: torch.Tensor, gen: torch.Generator, *,
+              augment: Augment | None, rotation_head: nn.Module | None, self_supervision: float,
+              background, autocast) -> torch.Tensor:
+    """The loss of one training batch: one forward pass over the upright, rotated (with a rotation
+    head) and background images together, so batch norm sees them together. Nothing here makes
+    the host wait for the GPU (tests/test_training_components.py counts)."""
+    xb = x[batch] if augment is None else augment(x[batch], gen)
+    parts = [xb]
+    if rotation_head is not None:
+        turns = torch.randint(0, 4, (len(xb),), generator=gen, device=x.device)
+        parts.append(rotate(xb, turns))
+    if background is not None:
+        picks = torch.randint(0, len(background), (len(xb),), generator=gen, device=x.device)
+        parts.append(background[picks.to(index_device(background))])
+    with autocast:
+        z = backbone(torch.cat(parts) if len(parts) > 1 else xb)
+    # The loss runs in fp32, outside autocast: CUDA autocast has no fp32 rule for cross-entropy,
+    # and in bf16 a cosine above 0.998 rounds to 1 (m-OvR's margin loses its gradient).
+    z = z.float().split(len(xb))
+    value = loss(z[0], y[batch], z[-1]) if background is not None else loss(z[0], y[batch])
+    if rotation_head is not None:
+        value = value + self_supervision * F.cross_entropy(rotation_head(z[1]), turns)
+    return value
+
+
 def train(
     backbone: nn.Module,
     loss: nn.Module,
@@ -77,7 +112,7 @@ def train(
     total = iterations if iterations else epochs * steps_per_epoch
     epochs = math.ceil(total / steps_per_epoch)
     autocast = torch.autocast(x.device.type, torch.bfloat16, enabled=precision == "bf16")
-    rotating = rotation_head is not None and self_supervision > 0
+    head = rotation_head if rotation_head is not None and self_supervision > 0 else None
     history: list[dict] = []
     start = 0
 
@@ -103,7 +138,7 @@ def train(
         for m in modules:
             m.train()
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-        order = order.to(x.device)
+        order = order.to(index_device(x))  # once per epoch
         running = torch.zeros((), device=x.device)
         n_steps = min(steps_per_epoch, total - epoch * steps_per_epoch)
         for i in range(n_steps):
@@ -111,25 +146,10 @@ def train(
             for group in opt.param_groups:
                 group["lr"] = cosine_lr(step, total, lr, lr_min)
             batch = order[i * batch_size : (i + 1) * batch_size]
-            gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
-            xb = x[batch] if augment is None else augment(x[batch], gen)
-            # one forward pass over upright, rotated and background images, so batch norm sees
-            # them together
-            parts = [xb]
-            if rotating:
-                turns = torch.randint(0, 4, (len(xb),), generator=gen)
-                parts.append(rotate(xb, turns))
-            if background is not None:
-                parts.append(background[torch.randint(0, len(background), (len(xb),), generator=gen).to(x.device)])
-            with autocast:
-                z = backbone(torch.cat(parts) if len(parts) > 1 else xb)
-            # The loss runs in fp32, outside autocast: CUDA autocast has no fp32 rule for
-            # cross-entropy, and in bf16 a cosine above 0.998 rounds to 1 (m-OvR's margin loses its
-            # gradient). Only the backbone runs in bf16.
-            z = z.float().split(len(xb))
-            value = loss(z[0], y[batch], z[-1]) if background is not None else loss(z[0], y[batch])
-            if rotating:
-                value = value + self_supervision * F.cross_entropy(rotation_head(z[1]), turns.to(x.device))
+            # drawn on the device: no host-device copy, so the host never waits for the GPU
+            gen = step_generator(x.device, seed * 1_000_003 + step)
+            value = step_loss(backbone, loss, x, y, batch, gen, augment=augment, rotation_head=head,
+                              self_supervision=self_supervision, background=background, autocast=autocast)
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()

@@ -4,6 +4,8 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from torch._subclasses.fake_tensor import DynamicOutputShapeException, FakeTensorMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from osrstudy.augment import build_augment, random_crop, random_flip, rotate
 from osrstudy.backbones import BACKBONES, build_backbone
@@ -178,3 +180,67 @@ def test_under_bf16_the_backbone_runs_in_bf16_and_the_loss_in_fp32():
     train(backbone, Recording(), x, y, run_id="bf16", seed=0, epochs=1, batch_size=16, lr=0.01, lr_min=0.0,
           momentum=0.9, weight_decay=0.0, precision="bf16", log=lambda _: None)
     assert seen == [(torch.float32, False, torch.bfloat16)] * 2
+
+
+class HostSyncs(TorchDispatchMode):
+    """Records every operation that makes the host wait for the GPU: a blocking copy between host
+    and device, and data-dependent ops (.item(), nonzero, boolean-mask indexing)."""
+
+    DATA_DEPENDENT = {"aten::_local_scalar_dense", "aten::nonzero", "aten::item", "aten::masked_select"}
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.ops.aten._to_copy.default and "device" in kwargs:
+            source, target = args[0].device.type, kwargs["device"].type
+            if source != target and not (source == "cpu" and kwargs.get("non_blocking")):
+                self.seen.append(f"blocking copy {source} -> {target} of {tuple(args[0].shape)}")
+        elif func is torch.ops.aten.copy_.default and args[0].device.type != args[1].device.type:
+            self.seen.append(f"copy_ {args[1].device.type} -> {args[0].device.type}")
+        elif func._schema.name in self.DATA_DEPENDENT:
+            self.seen.append(func._schema.name)
+        try:
+            return func(*args, **kwargs)
+        except DynamicOutputShapeException:  # boolean-mask indexing: its size needs the data
+            self.seen.append(f"{func._schema.name} (output size depends on the data)")
+            raise
+
+
+@pytest.mark.parametrize("switches", [
+    {"augment": "crop_flip"}, {"augment": "crop_flip", "self_supervision": 0.1}, {"self_supervision": 0.1},
+    {"background": True},
+])
+def test_a_training_step_never_makes_the_host_wait_for_the_gpu(switches, monkeypatch):
+    """Under PyTorch's fake CUDA tensors (no GPU needed): before, crop_flip + rotation made 12
+    blocking copies or mask-indexing syncs per step, so the GPU queue drained every step."""
+    import osrstudy.train as train_module
+    from osrstudy.images import DeviceImages
+    from osrstudy.losses import build_loss
+    from osrstudy.train import step_loss
+
+    # a CUDA generator needs a real GPU; the fake kernels ignore the generator's device
+    monkeypatch.setattr(train_module, "step_generator", lambda device, seed: torch.Generator().manual_seed(seed))
+    pixels = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8).numpy()
+    augment = build_augment(switches.get("augment", "none"), 32, True, (0.5,) * 3, (0.25,) * 3)
+    with FakeTensorMode(allow_non_fake_inputs=True), torch.device("cuda"):
+        x = DeviceImages(pixels, (0.5,) * 3, (0.25,) * 3, "cuda", storage="device")
+        background = DeviceImages(pixels, (0.5,) * 3, (0.25,) * 3, "cuda", storage="device") if "background" in switches else None
+        y = torch.arange(64) % 4
+        backbone = build_backbone("small_cnn", 3, 8)
+        loss = build_loss("ucdsc" if background is not None else "movr", 4, 8, {})
+        head = torch.nn.Linear(8, 4) if switches.get("self_supervision") else None
+        order = torch.randperm(64)
+        syncs = HostSyncs()
+        for step in range(3):
+            gen = train_module.step_generator(x.device, step)
+            if step == 1:  # the first step copies the normalisation constants once
+                syncs.__enter__()
+            value = step_loss(backbone, loss, x, y, order[step * 16:(step + 1) * 16], gen, augment=augment,
+                              rotation_head=head, self_supervision=0.1, background=background,
+                              autocast=torch.autocast("cuda", enabled=False))
+        syncs.__exit__(None, None, None)
+        assert value.device.type == "cuda"
+    assert syncs.seen == []
