@@ -3,6 +3,7 @@ import torch
 from torch.autograd.functional import jacobian
 
 from osrstudy.backbones import build_backbone
+from osrstudy.benchmarks.gpu_smoke import INPUT_SHAPES as GPU_SMOKE_SHAPES
 from osrstudy.jacobian import jacobian_norms, jacobian_norms_estimate
 from osrstudy.losses import build_loss
 
@@ -76,8 +77,7 @@ def test_interpolation_norms_equal_norms_at_the_interpolated_points():
     torch.testing.assert_close(norms[:, 2], jacobian_norms(backbone, middle))
 
 
-INPUT_SHAPES = {"small_cnn": (1, 8, 8), "lenet": (1, 28, 28), "classifier32": (3, 32, 32), "wrn16_4": (3, 32, 32),
-                "resnet18": (3, 32, 32), "resnet18_64": (3, 64, 64)}
+INPUT_SHAPES = {name: (channels, side, side) for name, (channels, side) in GPU_SMOKE_SHAPES.items()}
 
 
 def test_every_backbone_has_an_input_shape_here():
@@ -145,3 +145,16 @@ def test_interpolation_honours_the_chunk(monkeypatch):
     w = torch.randn(3, 5)
     jacobian_module.interpolation_norms(lambda b: b @ w.T, torch.randn(2, 5), torch.randn(2, 5), steps=4, chunk_size=3)
     assert seen == [3]
+
+
+def test_the_gpu_smoke_script_runs_its_course_on_the_cpu(capsys):
+    """It is the first thing to run on a GPU; here it runs on the CPU, briefly, so it cannot
+    fail there for a reason a CPU could have shown."""
+    from osrstudy.benchmarks.gpu_smoke import main
+
+    main(["--device", "cpu", "--backbones", "small_cnn", "--steps", "2", "--batch", "16"])
+    out = capsys.readouterr().out
+    assert f"torch {torch.__version__}, built for CUDA {torch.version.cuda}, driver " in out
+    assert "small_cnn Jacobian (d = 128): chunk 2: " in out and "chosen chunk: " in out
+    assert "small_cnn training (fp32): " in out and "small_cnn training (bf16 + channels_last): " in out
+    assert out.count("0 host-device syncs in 2 steps") == 2
