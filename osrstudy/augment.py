@@ -62,11 +62,7 @@ def build_augment(kind: str, image_size: int, flip: bool, mean, std, group: int 
 
         randaugment = v2.RandAugment()
 
-    def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """`gen` lives on x's device: no random draw crosses between host and device."""
-        if x.device not in stats:
-            stats[x.device] = channel_stats(mean, std, x.device)
-        m, s = stats[x.device]
+    def transform(x: torch.Tensor, m: torch.Tensor, s: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         x = random_crop(x, pad, (-m / s).flatten(), gen)
         if flip:
             x = random_flip(x, gen)
@@ -77,5 +73,15 @@ def build_augment(kind: str, image_size: int, flip: bool, mean, std, group: int 
             pixels = torch.cat([randaugment(chunk) for chunk in pixels.split(group)])
             x = (pixels - m) / s
         return x
+
+    def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """`gen` lives on x's device: no random draw crosses between host and device. The batch
+        keeps its memory layout (channels_last stays channels_last)."""
+        if x.device not in stats:
+            stats[x.device] = channel_stats(mean, std, x.device)
+        m, s = stats[x.device]
+        layout = torch.channels_last if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
+            memory_format=torch.channels_last) else torch.contiguous_format
+        return transform(x, m, s, gen).contiguous(memory_format=layout)
 
     return augment

@@ -244,3 +244,11 @@ def test_a_training_step_never_makes_the_host_wait_for_the_gpu(switches, monkeyp
         syncs.__exit__(None, None, None)
         assert value.device.type == "cuda"
     assert syncs.seen == []
+
+
+def test_crop_flip_keeps_channels_last():
+    augment = build_augment("crop_flip", 32, True, (0.5,) * 3, (0.25,) * 3)
+    x = torch.randn(4, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    out = augment(x, torch.Generator().manual_seed(0))
+    assert out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()
+    assert augment(x.contiguous(), torch.Generator().manual_seed(0)).is_contiguous()
