@@ -38,32 +38,14 @@ from pathlib import Path
 import submitit.core.utils
 import submitit.helpers
 
-from osrstudy import manifest
+from osrstudy import manifest, packing
+from osrstudy.job import TrainJob
 from osrstudy.locks import exclusive
 
 LAUNCHERS = ("local", "debug", "slurm")
 TAIL_LINES = 40
 POLL_S = 5  # how often the launcher looks for the job's result file (a file check, not a query)
 VANISHED_AFTER_S = 60  # no result, not in squeue, no state from sacct for this long: gone
-
-
-class TrainJob(submitit.helpers.Checkpointable):
-    """The job's entry point. Checkpointable: on preemption or timeout submitit requeues it with
-    the same arguments and training resumes from the run's checkpoint file."""
-
-    def __call__(self, spec: dict, output: str, checkpoint_dir: str, threads: int | None,
-                 data_root: str | None, jacobian_chunk: int = 0) -> dict:
-        from osrstudy.run import execute
-
-        def log(line: str) -> None:
-            print(line, flush=True)
-
-        # One job trains a run at a time (its checkpoint is shared): an orphaned job of the same
-        # run finishes first, and this one then resumes from its last checkpoint.
-        lock = Path(checkpoint_dir) / f"{spec['run_id']}.lock"
-        with exclusive(lock, lambda holder: log(f"another job ({holder}) is training this run; waiting for it")):
-            return execute(spec, output, checkpoint_dir, threads=threads, data_root=data_root,
-                           jacobian_chunk=jacobian_chunk, log=log)
 
 
 def slurm_parameters(options: dict, threads: int | None) -> dict:
@@ -160,8 +142,6 @@ def submit_packed(member: dict, packs: Path, jobs_root: Path, launcher: str, siz
                   timeout_min: int, threads: int | None, slurm: dict | None):
     """Join a pack (osrstudy.packing); its leader submits one job for all members. Returns the
     pack's job, the pack id and the job's folder."""
-    from osrstudy import packing
-
     pack_id, leader = packing.join(packs, member, size, wait_s)
     if leader:
         members = packing.members_when_closed(packs, pack_id, wait_s)

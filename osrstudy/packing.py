@@ -17,6 +17,7 @@ from pathlib import Path
 
 import submitit.helpers
 
+from osrstudy.job import TrainJob
 from osrstudy.locks import exclusive
 
 ABANDONED_AFTER = 3  # an open pack older than this many wait_s lost its leader: start a new one
@@ -81,8 +82,6 @@ class PackJob(submitit.helpers.Checkpointable):
     {"error": ...} for a member that failed (the others still run)."""
 
     def __call__(self, members: list[dict]) -> dict:
-        from osrstudy.launch import TrainJob
-
         results = {}
         for m in members:
             if Path(m["output"]).exists():  # finished before a requeue

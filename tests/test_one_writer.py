@@ -110,7 +110,7 @@ def test_an_orphaned_job_of_the_run_finishes_before_another_trains_it(tmp_path, 
     """The job's checkpoint lock: a second job of the run waits for the first (here: the lock held
     by this test), then trains; it never writes beside it."""
     spec = tiny_specs["sce"]
-    code = ("import json, sys; from osrstudy.launch import TrainJob; "
+    code = ("import json, sys; from osrstudy.job import TrainJob; "
             "TrainJob()(json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], 1, None)")
     lock = tmp_path / "ckpt" / f"{spec['run_id']}.lock"
     released = threading.Event()
