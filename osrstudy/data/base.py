@@ -13,6 +13,16 @@ import numpy as np
 
 from osrstudy.registry import Registry
 
+
+@dataclass(frozen=True)
+class Source:
+    """A file a dataset is fetched from (osrstudy.data.download)."""
+
+    url: str
+    filename: str
+    md5: str | None = None  # published checksum; None: sha256 recorded on first download
+    extract: bool = False  # unpack the archive into the dataset folder
+
 UNKNOWN = -1
 PARTITIONS = ("train", "val", "test")
 

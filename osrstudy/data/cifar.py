@@ -11,6 +11,7 @@ from osrstudy.data.base import (
     DATASETS,
     Dataset,
     Samples,
+    Source,
     missing_files_error,
     official_partition,
     random_known_splits,
@@ -67,8 +68,6 @@ class CifarSource(Dataset):
 
     def sources(self):
         import torchvision.datasets
-
-        from osrstudy.data.download import Source
 
         cls = getattr(torchvision.datasets, self.torchvision_class)
         return [Source(cls.url, cls.filename, cls.tgz_md5, extract=True)]

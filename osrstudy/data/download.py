@@ -17,20 +17,14 @@ import socket
 import sys
 import tarfile
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from osrstudy import manifest
+from osrstudy.data import DATASETS
+from osrstudy.data.base import Source
+from osrstudy.data.ood import OOD_SETS, ood_sources
 
 TIMEOUT_S = 30
-
-
-@dataclass(frozen=True)
-class Source:
-    url: str
-    filename: str
-    md5: str | None = None  # published checksum; None: sha256 recorded on first download
-    extract: bool = False  # unpack the archive into the dataset folder
 
 
 class DataUnavailableError(RuntimeError):
@@ -117,9 +111,6 @@ def unpack_verified(path: Path, folder: Path, stamp: Path) -> str:
 
 def fetch(dataset: str, root: str | Path, log=print) -> None:
     """Fetch every source of a registered dataset into <root>/<its folder>."""
-    from osrstudy.data import DATASETS
-    from osrstudy.data.ood import OOD_SETS, ood_sources
-
     if dataset in OOD_SETS:
         sources, subfolder = ood_sources(dataset), "ood"
     else:

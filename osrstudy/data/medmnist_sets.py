@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from osrstudy.data.base import DATASETS, Dataset, Samples, missing_files_error
+from osrstudy.data.base import DATASETS, Dataset, Samples, Source, missing_files_error
 from osrstudy.data.splits import published_splits
 
 SIZES = (28, 64, 128, 224)
@@ -25,8 +25,6 @@ class MedMNIST(Dataset):
 
     def sources(self):
         from medmnist import INFO
-
-        from osrstudy.data.download import Source
 
         suffix = "" if self.size == 28 else f"_{self.size}"
         info = INFO[self.flag]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from osrstudy.data.base import DATASETS, Dataset, Samples, official_partition, random_known_splits
+from osrstudy.data.base import DATASETS, Dataset, Samples, Source, official_partition, random_known_splits
 from osrstudy.data.idx import read_idx
 from osrstudy.data.splits import published_splits
 
@@ -50,8 +50,6 @@ class IdxDataset(Dataset):
     def sources(self):
         """torchvision's published files and md5s (first mirror)."""
         import torchvision.datasets
-
-        from osrstudy.data.download import Source
 
         cls = getattr(torchvision.datasets, self.torchvision_class)
         return [Source(cls.mirrors[0] + name, name, md5) for name, md5 in cls.resources]

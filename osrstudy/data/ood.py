@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from osrstudy.data.base import missing_files_error
+from osrstudy.data.base import Source, missing_files_error
 from osrstudy.registry import Registry
 
 NOISE_SAMPLES, NOISE_SEED = 10_000, 20261123
@@ -40,8 +40,6 @@ class ArchivedSet:
         return np.stack([read_jpeg(p) for p in files])
 
     def sources(self):
-        from osrstudy.data.download import Source
-
         return [Source(self.url, f"{self.archive}.tar.gz", extract=True)]  # no published checksum: sha256 recorded
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from osrstudy.data.base import DATASETS, Dataset, Samples, missing_files_error, official_partition
+from osrstudy.data.base import DATASETS, Dataset, Samples, Source, missing_files_error, official_partition
 from osrstudy.data.splits import published_splits
 
 
@@ -29,8 +29,6 @@ class SVHN(Dataset):
 
     def sources(self):
         import torchvision.datasets
-
-        from osrstudy.data.download import Source
 
         lists = torchvision.datasets.SVHN.split_list
         return [Source(url, filename, md5) for url, filename, md5 in (lists["train"], lists["test"])]

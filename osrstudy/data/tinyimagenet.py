@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from osrstudy.data.base import DATASETS, Dataset, Samples, missing_files_error, official_partition
+from osrstudy.data.base import DATASETS, Dataset, Samples, Source, missing_files_error, official_partition
 from osrstudy.data.splits import published_splits
 
 CACHE = "osrstudy-cache-v1.npz"
@@ -43,8 +43,6 @@ class TinyImageNet(Dataset):
     mean, std = (0.4802, 0.4481, 0.3975), (0.2770, 0.2691, 0.2821)
 
     def sources(self):
-        from osrstudy.data.download import Source
-
         # no checksum is published: the sha256 is recorded on first download
         return [Source("http://cs231n.stanford.edu/tiny-imagenet-200.zip", "tiny-imagenet-200.zip", extract=True)]
 
