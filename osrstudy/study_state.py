@@ -54,11 +54,11 @@ def damaged_run_stores(stores: dict[str, Path], dry_run: bool) -> list[str]:
 @dataclass
 class MergedState:
     """How the merged store stands against the study: `current` when it is intact and holds every
-    run with the evaluation settings the study has now; otherwise `stale` names the runs it lacks
-    or holds with other settings, and `damage` what is wrong with its files."""
+    run with the settings the study has now; otherwise `changed` names the runs it holds with
+    other settings (stale numbers), and `damage` what is wrong with its files."""
 
     current: bool = False
-    stale: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
     damage: str = ""
 
 
@@ -78,19 +78,21 @@ def merged_state(study_zarr: Path, receipt: Path, specs: dict[str, dict]) -> Mer
         return MergedState(damage=f"{type(err).__name__}: {err}")
     if damage:
         return MergedState(damage=damage[0])
-    stale = [r for r, spec in specs.items() if recorded.get(r) != spec_hash(spec)]
-    return MergedState(current=not stale and set(recorded) == set(specs), stale=stale)
+    hashes = {r: spec_hash(spec) for r, spec in specs.items()}
+    changed = [r for r, h in hashes.items() if r in recorded and recorded[r] != h]
+    return MergedState(current=recorded == hashes, changed=changed)
 
 
-def stale_message(stale: list[str], checkpoints: Path) -> str:
-    have = [r for r in stale if (checkpoints / f"{r}.pt").exists()]
-    lacking = [r for r in stale if r not in have]
-    shown = ", ".join(stale[:8]) + (f" and {len(stale) - 8} more" if len(stale) > 8 else "")
-    line = (f"study.zarr does not hold {len(stale)} run(s) as the study now defines them (their evaluation "
-            f"settings changed, or they are new): {shown}. Their run stores are gone, so they are re-evaluated "
-            f"from their checkpoints in {checkpoints} ({len(have)} found)")
-    if lacking:
-        line += f"; {len(lacking)} have no checkpoint and are trained from scratch"
+def stale_message(changed: list[str], checkpoints: Path) -> str:
+    """Why snakemake re-evaluates runs that study.zarr holds (said only when it holds some with
+    other settings: runs new to the study are simply trained)."""
+    have = [r for r in changed if (checkpoints / f"{r}.pt").exists()]
+    shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+    line = (f"study.zarr holds {len(changed)} run(s) with other settings than the study now gives them (their "
+            f"evaluation changed): {shown}. Their run stores are gone, so they are re-evaluated from their "
+            f"checkpoints in {checkpoints} ({len(have)} found)")
+    if len(have) < len(changed):
+        line += f"; {len(changed) - len(have)} have no checkpoint and are trained from scratch"
     return line + "; the figures and tables are redrawn after the merge."
 
 

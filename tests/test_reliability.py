@@ -121,7 +121,7 @@ def test_a_stale_study_zarr_is_re_evaluated_not_redrawn(study):
     (workdir / config).write_text(yaml.safe_dump(settings))
     done = snakemake(workdir, "--cores", "2", "--config", f"study={config}")
     # before: exit 0, and the figures redrawn from the old study.zarr
-    assert "study.zarr does not hold 2 run(s) as the study now defines them" in done.stderr
+    assert "study.zarr holds 2 run(s) with other settings than the study now gives them" in done.stderr
     assert "re-evaluated from their checkpoints" in done.stderr and "(2 found)" in done.stderr
     assert trained(done.stdout + done.stderr) == 2
     assert all("resumed from" in p.read_text() for p in (results / "logs" / "train").glob("*.log"))

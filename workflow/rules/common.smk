@@ -66,8 +66,8 @@ def merged_input():
         return [] if stores_gone else [MERGED]
     if state.damage:
         print(f"{STUDY_ZARR} is damaged ({state.damage}); the merge rebuilds it", file=sys.stderr)
-    elif not DAMAGED:  # (damaged run stores were named above)
-        print(stale_message(state.stale, Path(CHECKPOINTS)), file=sys.stderr)
+    elif state.changed:  # (damaged run stores were named above; new runs are simply trained)
+        print(stale_message(state.changed, Path(CHECKPOINTS)), file=sys.stderr)
     # snakemake does not rerun a job whose output exists when one of its inputs is missing: drop
     # the merge's receipt (study.zarr stays until the new one replaces it)
     if not workflow.dryrun:
