@@ -2,8 +2,9 @@
 
 The images live as uint8 (a quarter of float32's memory) on the compute device when they fit in
 `budget` of its free memory; otherwise (MedMNIST at 224 px on a small GPU) in pinned host memory,
-from which each batch is gathered into one of two pinned buffers and copied asynchronously, so
-the copy of batch i + 1 overlaps the compute of batch i. Batches come out normalised float32 on
+from which each batch is gathered (on the host, from host indices) into one of two pinned buffers
+and copied on a stream of its own, so the copy of batch i + 1 overlaps the compute of batch i.
+(The CUDA path has not run on a GPU yet: none was lent.) Batches come out normalised float32 on
 the device.
 """
 from __future__ import annotations
@@ -44,6 +45,7 @@ class DeviceImages:
         self._buffers: list[torch.Tensor] = []
         self._events: list = []
         self._turn = 0
+        self._copy_stream = None  # created on first use (CUDA, host storage)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -53,13 +55,13 @@ class DeviceImages:
         return tuple(self.data.shape)
 
     def _normalise(self, raw: torch.Tensor) -> torch.Tensor:
-        x = normalise(raw.to(self.device, non_blocking=True), self.mean, self.std)
+        x = normalise(raw.to(self.device), self.mean, self.std)
         return x.contiguous(memory_format=self.memory_format)
 
     def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
         if self.storage == "device":
             return self._normalise(self.data[index.to(self.device)])
-        index = index.cpu()
+        index = index.cpu()  # train() keeps indices of host images on the host: no copy here
         if len(self._buffers) < 2 or len(self._buffers[0]) < len(index):
             pin = self.device.type == "cuda"
             self._buffers = [torch.empty((len(index), *self.shape[1:]), dtype=self.data.dtype, pin_memory=pin)
@@ -67,14 +69,27 @@ class DeviceImages:
             self._events = [None, None]
         turn, self._turn = self._turn, 1 - self._turn
         if self._events[turn] is not None:
-            self._events[turn].synchronize()  # the copy that last read this buffer has finished
+            self._events[turn].synchronize()  # the copy that last read this buffer (two batches ago) is done
         buffer = self._buffers[turn][: len(index)]
         torch.index_select(self.data, 0, index, out=buffer)
-        out = self._normalise(buffer)
-        if self.device.type == "cuda":
+        if self.device.type != "cuda":
+            return self._normalise(buffer)
+        return self._normalise(self._copy_beside_compute(buffer, turn))
+
+    def _copy_beside_compute(self, buffer: torch.Tensor, turn: int) -> torch.Tensor:
+        """Copy a pinned batch to the GPU on a stream of its own, so it overlaps the compute of the
+        batch before (the host runs ahead of the GPU: nothing in a step waits for it); the
+        compute stream waits for the copy on the GPU, not on the host."""
+        compute = torch.cuda.current_stream(self.device)
+        if self._copy_stream is None:
+            self._copy_stream = torch.cuda.Stream(self.device)
+        with torch.cuda.stream(self._copy_stream):
+            raw = buffer.to(self.device, non_blocking=True)
             self._events[turn] = torch.cuda.Event()
-            self._events[turn].record()
-        return out
+            self._events[turn].record(self._copy_stream)
+        compute.wait_event(self._events[turn])
+        raw.record_stream(compute)  # the allocator must not reuse it before the compute is done
+        return raw
 
     def split(self, size: int):
         """Consecutive normalised chunks (for evaluation passes)."""
