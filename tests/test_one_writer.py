@@ -67,7 +67,7 @@ def test_snakemake_killed_and_rerun_beside_its_orphaned_launcher_loses_nothing(t
     """The README's recovery path: snakemake is SIGKILLed (its launcher lives on), --unlock, rerun."""
     from conftest import TINY
 
-    study = {**TINY, "name": "orphan", "training": {"epochs": 25, "batch_size": 16, "checkpoint_every": 1}}
+    study = {**TINY, "name": "orphan", "training": {"epochs": 150, "batch_size": 16, "checkpoint_every": 5}}
     study["blocks"] = {"t": {**TINY["blocks"]["t"], "losses": ["movr"]}}
     config = write_study(tmp_path, study)
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "1",
