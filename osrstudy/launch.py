@@ -197,7 +197,7 @@ def launch(
 
 def finished(output: str | Path) -> bool:
     """Whether a verified store is at `output` (written by another launcher while this one waited)."""
-    return Path(output, ".zmetadata").exists() and not manifest.problems(output, full=True)
+    return Path(output, ".zmetadata").exists() and not manifest.damage(output, full=True)
 
 
 def submit(spec: dict, record_path: Path, checkpoint_dir: str, launcher: str, jobs_dir: str, threads: int | None,
@@ -262,7 +262,7 @@ def place(staging: Path, output: Path, run_id: str) -> None:
     (never removed by the launcher); a damaged one is moved aside, not deleted."""
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.exists():
-        damage = manifest.problems(output, full=True) if (output / manifest.MANIFEST).exists() else ["no manifest"]
+        damage = manifest.damage(output, full=True)
         if not damage:
             print(f"[{run_id}] a verified store is already at {output}; kept it, discarded this job's copy", flush=True)
             shutil.rmtree(staging)

@@ -2,7 +2,7 @@
 
 A Zarr store decodes a truncated chunk into garbage and a missing chunk into its fill value (NaN),
 without a word; a wrong number in a table is worse than a crash. So each store carries
-`.manifest.json`: the size and SHA-256 of every file in it. `check(..., full=False)` compares
+`.manifest.json`: the size and SHA-256 of every file in it. `problems(..., full=False)` compares
 sizes only (a stat per file: cheap enough for snakemake to run over every store when it builds
 its DAG); `full=True` hashes the contents too.
 """
@@ -93,6 +93,14 @@ def problems(store: str | Path, full: bool = False, under: str = "", skip: tuple
     extra = [n for n in (under + f for f in files_of(base)) if selected(n) and n not in recorded]
     found += [f"{name} (array {array_of(name)}): not written with the store" for name in extra]
     return found
+
+
+def damage(store: str | Path, full: bool = False) -> list[str]:
+    """`problems`, with a missing or unreadable manifest as one more problem instead of an error."""
+    try:
+        return problems(store, full)
+    except DamagedStoreError as err:
+        return [str(err)]
 
 
 def verify(store: str | Path, fix: str, full: bool = True, under: str = "", skip: tuple[str, ...] = (),

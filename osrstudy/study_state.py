@@ -37,10 +37,7 @@ def damaged_run_stores(stores: dict[str, Path], dry_run: bool) -> list[str]:
     for run_id, store in stores.items():
         if not store.exists():
             continue
-        try:
-            found = manifest.problems(store)
-        except manifest.DamagedStoreError as err:
-            found = [str(err)]
+        found = manifest.damage(store)
         if not found:
             continue
         if dry_run:

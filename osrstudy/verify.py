@@ -18,21 +18,14 @@ from osrstudy import manifest
 from osrstudy.study_state import move_aside
 
 
-def damage_of(store: Path) -> list[str]:
-    try:
-        return manifest.problems(store, full=True)
-    except manifest.DamagedStoreError as err:
-        return [str(err)]
-
-
 def verify_study(runs_dir: Path, run_ids: list[str], study_zarr: Path, receipt: Path) -> list[str]:
     """Check every run store and the merged store; act on damage; one line per damaged store."""
     lines = []
     for run_id in run_ids:
         store = runs_dir / f"{run_id}.zarr"
-        if store.exists() and (found := damage_of(store)):
+        if store.exists() and (found := manifest.damage(store, full=True)):
             lines.append(f"{store}: {'; '.join(found[:3])} -> moved to {move_aside(store)}; {run_id} reruns")
-    if study_zarr.exists() and (found := damage_of(study_zarr)):
+    if study_zarr.exists() and (found := manifest.damage(study_zarr, full=True)):
         receipt.unlink(missing_ok=True)
         lines.append(f"{study_zarr}: {'; '.join(found[:3])} -> the next snakemake merges again")
     return lines

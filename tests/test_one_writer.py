@@ -134,3 +134,17 @@ def test_an_orphaned_job_of_the_run_finishes_before_another_trains_it(tmp_path, 
     assert job.returncode == 0, out[-3000:]
     assert f"another job ({socket.gethostname()} pid {os.getpid()}) is training this run; waiting for it" in out
     open_run(tmp_path / "run.zarr")
+
+
+def test_a_store_without_a_manifest_in_place_is_not_taken_for_finished(tmp_path):
+    """(It raised DamagedStoreError in the launcher before.) It is moved aside like damage."""
+    from osrstudy.launch import finished
+
+    output, staging = tmp_path / "run.zarr", tmp_path / "staging.zarr"
+    for store in (output, staging):
+        store.mkdir()
+        (store / ".zmetadata").write_text("{}")
+    manifest.write(staging)
+    assert not finished(output)
+    place(staging, output, "r")
+    assert (output / manifest.MANIFEST).exists() and len(list(tmp_path.glob("run.zarr.damaged-*"))) == 1
