@@ -20,10 +20,10 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from osrstudy import manifest
+from osrstudy import atomic, manifest
 from osrstudy.study import expansion, job_spec, load_study
 from osrstudy.study_state import spec_hash
-from osrstudy.store import SUMMARY_GROUP, ZARR_FORMAT, open_run, provenance, replace_atomically
+from osrstudy.store import SUMMARY_GROUP, ZARR_FORMAT, open_run, provenance
 
 RUN_METADATA = ("wall_seconds", "train_seconds", "peak_memory_bytes", "device", "host", "threads")
 
@@ -106,7 +106,7 @@ def merge(study: dict, runs: list[dict], runs_dir: str | Path, out: str | Path, 
         zarr.consolidate_metadata(tmp, zarr_format=ZARR_FORMAT)
         manifest.write(tmp, study_manifest(tmp, runs, paths))
 
-    return replace_atomically(build, out)
+    return atomic.replace_directory(build, out)
 
 
 NOT_LINKED = (SUMMARY_GROUP, ".zmetadata", *manifest.NOT_DATA)  # a run store's parts the merged group leaves out

@@ -14,9 +14,8 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn.metrics import f1_score
 
+from osrstudy.labels import UNKNOWN
 from osrstudy.registry import Registry
-
-UNKNOWN = -1
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import submitit.helpers
 
+from osrstudy import atomic
 from osrstudy.job import TrainJob
 from osrstudy.locks import exclusive
 
@@ -28,9 +29,7 @@ def locked(folder: Path):
 
 
 def write_json(path: Path, value) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1))
-    tmp.replace(path)
+    atomic.write_json(path, value, indent=1)
 
 
 def join(folder: Path, member: dict, size: int, wait_s: float) -> tuple[str, bool]:

@@ -50,6 +50,11 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return sorted(self._entries)
 
+    def in_registration_order(self) -> list[str]:
+        """The order entries were registered in (their module's order): defaults that list every
+        entry use it, so a new entry joins them at the end."""
+        return list(self._entries)
+
     def check(self, name: str, where: str = "") -> None:
         if name not in self._entries:
             at = f" (in {where})" if where else ""

@@ -6,17 +6,14 @@ Zarr format 3 (zarr-python 3.1) still flags as unspecified, so any zarr reader o
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 import socket
 import subprocess
-import uuid
 from pathlib import Path
 
 import xarray as xr
 import zarr
 
-from osrstudy import manifest
+from osrstudy import atomic, manifest
 
 ZARR_FORMAT = 2
 RERUN_FIX = ("rerun its train job: delete the store (or run snakemake, which moves a damaged store aside "
@@ -42,30 +39,6 @@ def provenance() -> dict:
     }
 
 
-def replace_atomically(build, path: str | Path) -> Path:
-    """Call build(tmp_dir) to fill a temporary directory beside `path`, then rename it into place.
-
-    Readers never see a half-written store, and a store that already exists is replaced only once
-    its successor is complete.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        build(tmp)
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-            os.rename(path, old)
-            os.rename(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return path
-
-
 SUMMARY_GROUP = "summary"
 
 
@@ -82,7 +55,7 @@ def write_run(samples: xr.Dataset, summary: xr.Dataset, path: str | Path) -> Pat
         zarr.consolidate_metadata(tmp, zarr_format=ZARR_FORMAT)
         manifest.write(tmp)
 
-    return replace_atomically(build, path)
+    return atomic.replace_directory(build, path)
 
 
 def open_run(path: str | Path, verify: bool = True) -> tuple[xr.Dataset, xr.Dataset]:

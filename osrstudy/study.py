@@ -7,36 +7,35 @@ changing them never makes a new run.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Iterator
 
+import jsonschema
 import yaml
 
-TRAINING_DEFAULTS = {
-    "epochs": 30,
-    "iterations": None,  # a step budget instead of epochs (the wrn_vgg recipe's 20k)
-    "batch_size": 64,
-    "lr": 0.05,
-    "lr_min": 1e-5,
-    "momentum": 0.9,
-    "weight_decay": 5e-4,  # the W switch of Table 3 (0 = off)
-    "augment": "none",  # the A switch: none | crop_flip | randaugment
-    "self_supervision": 0.0,  # the S switch: weight of the rotation-prediction loss (paper: 0.1)
-    "precision": "fp32",  # fp32 | bf16 (autocast, CUDA only)
-    "channels_last": False,  # memory layout on CUDA
-    "background": None,  # {dataset: NAME}: the background set of losses that use one (UCDSC)
-    "n_known": None,  # train on the split's first n_known known classes only (the K scan, Fig. 7)
-}
-SCHEDULE_DEFAULTS = {"checkpoint_every": 5}
-EVALUATION_DEFAULTS = {
-    "scorers": ["msp", "maxlogit", "energy", "loss", "native", "jacobian", "min_distance", "ratio", "ratio_sq",
-                "knn", "react", "vim", "odin", "openmax"],
-    "metrics": ["auroc", "oscr", "accuracy", "fpr95", "aupr_in", "aupr_out", "detacc", "macro_f1",
-                "balanced_accuracy_val"],
-}
+from osrstudy import strict_yaml
+from osrstudy.augment import KINDS
+from osrstudy.backbones import BACKBONES
+from osrstudy.data import DATASETS
+from osrstudy.data.ood import OOD_SETS, shape_of
+from osrstudy.losses import LOSSES, resolve_loss
+from osrstudy.metrics import METRICS
+from osrstudy.registry import did_you_mean
+from osrstudy.run_spec import Cell, RunTraining, ScheduleConfig, TrainingConfig
+from osrstudy.scorers import SCORERS
+
+
+def evaluation_defaults() -> dict:
+    """Every registered scorer and metric, in registration order."""
+    return {"scorers": SCORERS.in_registration_order(), "metrics": METRICS.in_registration_order()}
+
+
 BLOCK_DEFAULTS = {"splits": [0], "embed_dims": [32], "seeds": [0]}
 
 
@@ -52,10 +51,8 @@ def recipes() -> dict:
 def training_settings(*layers: dict, where: str) -> dict:
     """Defaults, then each layer in order (study, block); a layer's `recipe` applies its preset
     before the layer's own keys."""
-    from osrstudy.registry import did_you_mean
-
     presets = recipes()
-    settings = {**TRAINING_DEFAULTS, **SCHEDULE_DEFAULTS}
+    settings = {**TrainingConfig.defaults(), **dataclasses.asdict(ScheduleConfig())}
     for layer in layers:
         layer = dict(layer)
         if (name := layer.pop("recipe", None)) is not None:
@@ -76,10 +73,6 @@ def schema() -> dict:
 
 def load_study(path: str | Path) -> dict:
     """Read and structurally validate a study YAML (names are checked by expand_study)."""
-    import jsonschema
-
-    from osrstudy import strict_yaml
-
     path = Path(path)
     fix = "pass a study YAML file with --config study=PATH (the default is config/demo.yaml)"
     if not path.exists():
@@ -114,14 +107,10 @@ def run_id(train: dict) -> str:
     return f"{prefix}-{run_hash(train)}".replace("_", "")
 
 
-def _loss_entry(entry) -> tuple[str, dict]:
-    return (entry, {}) if isinstance(entry, str) else (entry["name"], entry.get("options", {}))
-
-
 MATCHABLE = ("dataset", "split", "backbone", "embed_dim", "loss", "seed", "n_known")
 
 
-def _excluded(train: dict, exclusions: list[dict]) -> dict | None:
+def excluded(train: dict, exclusions: list[dict]) -> dict | None:
     """The first exclusion whose every key matches the run (None: the run is kept)."""
     for rule in exclusions:
         if all(train.get(key) == value for key, value in rule.items() if key != "why"):
@@ -142,111 +131,144 @@ def expansion(study: dict) -> tuple[list[dict], list[dict]]:
     so a typo fails here, before any job starts. A run needed by several blocks is trained once:
     it is evaluated on the union of their eval sets and checkpointed at the finest cadence.
     """
-    from osrstudy.augment import KINDS
-    from osrstudy.backbones import BACKBONES
-    from osrstudy.registry import did_you_mean
-    from osrstudy.data import DATASETS
-    from osrstudy.losses import LOSSES, resolve_loss
-    from osrstudy.metrics import METRICS
-    from osrstudy.scorers import SCORERS
+    evaluation = study_evaluation(study)
+    splits = KnownSplits()
+    runs: dict[str, dict] = {}
+    skipped: list[dict] = []
+    for name, block in study["blocks"].items():
+        plan = BlockPlan.of(study, name, block, evaluation)
+        used = [False] * len(plan.exclusions)
+        for train in plan.cells(splits):
+            if (rule := excluded(train, plan.exclusions)) is not None:
+                used[plan.exclusions.index(rule)] = True
+                skipped.append({"block": name, **{k: train[k] for k in MATCHABLE if train.get(k) is not None},
+                                "why": rule["why"]})
+                continue
+            check_cell(train, splits, plan.where)
+            add_run(runs, train, name, plan.schedule, plan.evaluation)
+        for rule, hit in zip(plan.exclusions, used):
+            if not hit:
+                raise StudyConfigError(f"{plan.where}.exclude: {rule} matches no run of the block; correct or remove it")
+    return list(runs.values()), skipped
 
-    evaluation = {**EVALUATION_DEFAULTS, **study.get("evaluation", {})}
+
+def study_evaluation(study: dict) -> dict:
+    """The study's evaluation settings over the defaults, every scorer and metric name checked."""
+    evaluation = {**evaluation_defaults(), **study.get("evaluation", {})}
     for name in evaluation["scorers"]:
         SCORERS.check(name, "evaluation.scorers")
     for name in evaluation["metrics"]:
         METRICS.check(name, "evaluation.metrics")
+    return evaluation
 
-    known_splits: dict[str, list] = {}  # per dataset, computed once: published lists are parsed YAML
 
-    def splits_of(dataset: str) -> list:
-        if dataset not in known_splits:
-            known_splits[dataset] = DATASETS[dataset]().known_splits()
-        return known_splits[dataset]
+class KnownSplits:
+    """Each dataset's known-class lists, read once per expansion (published lists are parsed YAML)."""
 
-    runs: dict[str, dict] = {}
-    skipped: list[dict] = []
-    for block_name, block in study["blocks"].items():
-        block = {**BLOCK_DEFAULTS, **block}
-        where = f"blocks.{block_name}"
+    def __init__(self):
+        self._by_dataset: dict[str, list] = {}
+
+    def __call__(self, dataset: str) -> list:
+        if dataset not in self._by_dataset:
+            self._by_dataset[dataset] = DATASETS[dataset]().known_splits()
+        return self._by_dataset[dataset]
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """One block, its names checked: the settings every cell shares, and what its factorial crosses."""
+
+    where: str
+    block: dict
+    settings: dict
+    losses: list[tuple[str, dict]]
+    evaluation: dict
+    schedule: dict
+    exclusions: list[dict]
+
+    @classmethod
+    def of(cls, study: dict, name: str, block: dict, evaluation: dict) -> "BlockPlan":
+        block, where = {**BLOCK_DEFAULTS, **block}, f"blocks.{name}"
         settings = training_settings(study.get("training", {}), block.get("training", {}), where=where)
-        for name in block["datasets"]:
-            DATASETS.check(name, f"{where}.datasets")
-        for name in block["backbones"]:
-            BACKBONES.check(name, f"{where}.backbones")
+        for dataset in block["datasets"]:
+            DATASETS.check(dataset, f"{where}.datasets")
+        for backbone in block["backbones"]:
+            BACKBONES.check(backbone, f"{where}.backbones")
         for key in block.get("scan", {}):
-            if key not in TRAINING_DEFAULTS:
+            if key not in TrainingConfig.keys():
                 raise StudyConfigError(
-                    f"{where}.scan: {key!r} is not a training parameter.{did_you_mean(key, list(TRAINING_DEFAULTS))} "
+                    f"{where}.scan: {key!r} is not a training parameter.{did_you_mean(key, TrainingConfig.keys())} "
                     "Scan loss options by listing one loss entry per value."
                 )
         eval_sets = check_eval_sets(block.get("eval_sets", []), block["datasets"], where)
         # eval_sets only where a block names some: specs of other runs stay as they were
         block_evaluation = {**evaluation, **({"eval_sets": eval_sets} if eval_sets else {})}
-        losses = []
-        for entry in block["losses"]:
-            name, options = _loss_entry(entry)
-            try:
-                losses.append((name, resolve_loss(name, options, f"{where}.losses")))
-            except (TypeError, ValueError) as err:
-                raise StudyConfigError(f"{where}.losses: {err}") from None
-        exclusions = block.get("exclude", [])
-        used = [False] * len(exclusions)
-        scan = block.get("scan", {})
-        schedule = {k: settings[k] for k in SCHEDULE_DEFAULTS}
+        schedule = {k: settings[k] for k in ScheduleConfig.keys()}
+        return cls(where, block, settings, resolved_losses(block["losses"], where), block_evaluation, schedule,
+                   block.get("exclude", []))
+
+    def trainings(self) -> Iterator[dict]:
+        """The training config of each point of the block's scan (one, without a scan)."""
+        scan = self.block.get("scan", {})
         for values in itertools.product(*scan.values()):
-            training = {k: settings[k] for k in TRAINING_DEFAULTS} | dict(zip(scan, values))
-            if training["augment"] not in KINDS:
-                raise StudyConfigError(
-                    f"{where}: unknown augment {training['augment']!r}.{did_you_mean(training['augment'], list(KINDS))} "
-                    f"Choose one of {', '.join(KINDS)}."
-                )
-            for (loss, _), dataset in itertools.product(losses, block["datasets"]):
-                check_background(LOSSES[loss], loss, training["background"], dataset, where)
+            training = {k: self.settings[k] for k in TrainingConfig.keys()} | dict(zip(scan, values))
+            check_augment(training["augment"], self.where)
+            for (loss, _), dataset in itertools.product(self.losses, self.block["datasets"]):
+                check_background(LOSSES[loss], loss, training["background"], dataset, self.where)
+            yield training
+
+    def cells(self, splits: KnownSplits) -> Iterator[dict]:
+        """Each cell's `train` mapping: datasets x splits x backbones x dims x losses x seeds x scan."""
+        block = self.block
+        for training in self.trainings():
             for dataset, split, backbone, embed_dim, (loss, options), seed in itertools.product(
-                block["datasets"], block["splits"], block["backbones"], block["embed_dims"], losses, block["seeds"]
+                block["datasets"], block["splits"], block["backbones"], block["embed_dims"], self.losses, block["seeds"]
             ):
-                splits = splits_of(dataset)
-                if split >= len(splits):
+                if split >= len(splits(dataset)):
                     raise StudyConfigError(
-                        f"{where}.splits: dataset {dataset!r} has splits 0..{len(splits) - 1}; got {split}"
+                        f"{self.where}.splits: dataset {dataset!r} has splits 0..{len(splits(dataset)) - 1}; got {split}"
                     )
-                train = {
-                    "dataset": dataset,
-                    "split": split,
-                    "backbone": backbone,
-                    "embed_dim": embed_dim,
-                    "loss": loss,
-                    "loss_options": options,
-                    "seed": seed,
-                    **training,
-                }
-                if (rule := _excluded(train, exclusions)) is not None:
-                    used[exclusions.index(rule)] = True
-                    skipped.append({"block": block_name, **{k: train[k] for k in MATCHABLE if train.get(k) is not None},
-                                    "why": rule["why"]})
-                    continue
-                n_known = len(splits[split])
-                if training["n_known"] is not None:
-                    if not 2 <= training["n_known"] <= n_known:
-                        raise StudyConfigError(
-                            f"{where}: n_known {training['n_known']} on {dataset} split {split}: "
-                            f"choose 2..{n_known} (the split's known classes)"
-                        )
-                    n_known = training["n_known"]
-                try:
-                    LOSSES[loss].check_dimensions(n_known, embed_dim, options)
-                except ValueError as err:
-                    raise StudyConfigError(
-                        f"{where}: loss {loss!r} on {dataset} split {split}: {err}. To leave this cell out "
-                        f"of the block, add exclude: [{{loss: {loss}, dataset: {dataset}, why: ...}}]"
-                    ) from None
-                add_run(runs, train, block_name, schedule, block_evaluation)
-        for rule, hit in zip(exclusions, used):
-            if not hit:
-                raise StudyConfigError(
-                    f"{where}.exclude: {rule} matches no run of the block; correct or remove it"
-                )
-    return list(runs.values()), skipped
+                cell = Cell(dataset, split, backbone, embed_dim, loss, options, seed)
+                yield RunTraining(cell, TrainingConfig(**training)).as_dict()
+
+
+def resolved_losses(entries: list, where: str) -> list[tuple[str, dict]]:
+    """(name, full options) of each loss entry: a name, or {name, options}."""
+    losses = []
+    for entry in entries:
+        name, options = (entry, {}) if isinstance(entry, str) else (entry["name"], entry.get("options", {}))
+        try:
+            losses.append((name, resolve_loss(name, options, f"{where}.losses")))
+        except (TypeError, ValueError) as err:
+            raise StudyConfigError(f"{where}.losses: {err}") from None
+    return losses
+
+
+def check_augment(kind: str, where: str) -> None:
+    if kind not in KINDS:
+        raise StudyConfigError(
+            f"{where}: unknown augment {kind!r}.{did_you_mean(kind, list(KINDS))} Choose one of {', '.join(KINDS)}."
+        )
+
+
+def check_cell(train: dict, splits: KnownSplits, where: str) -> None:
+    """A cell's known classes exist, and its loss can exist for them in its embedding dimension."""
+    dataset, split, loss = train["dataset"], train["split"], train["loss"]
+    n_known = len(splits(dataset)[split])
+    if train["n_known"] is not None:
+        if not 2 <= train["n_known"] <= n_known:
+            raise StudyConfigError(
+                f"{where}: n_known {train['n_known']} on {dataset} split {split}: "
+                f"choose 2..{n_known} (the split's known classes)"
+            )
+        n_known = train["n_known"]
+    try:
+        LOSSES[loss].check_dimensions(n_known, train["embed_dim"], train["loss_options"])
+    except ValueError as err:
+        raise StudyConfigError(
+            f"{where}: loss {loss!r} on {dataset} split {split}: {err}. To leave this cell out "
+            f"of the block, add exclude: [{{loss: {loss}, dataset: {dataset}, why: ...}}]"
+        ) from None
 
 
 def add_run(runs: dict, train: dict, block: str, schedule: dict, evaluation: dict) -> None:
@@ -266,9 +288,6 @@ def add_run(runs: dict, train: dict, block: str, schedule: dict, evaluation: dic
 def check_eval_sets(names: list[str], datasets: list[str], where: str) -> list[str]:
     """Out-of-distribution sets scored beside the held-out unknowns; their images must have the
     shape the model was trained on."""
-    from osrstudy.data import DATASETS
-    from osrstudy.data.ood import OOD_SETS, shape_of
-
     for name in names:
         OOD_SETS.check(name, f"{where}.eval_sets")
         for dataset in datasets:
@@ -303,8 +322,6 @@ def block_counts(study: dict, runs: list[dict], skipped: list[dict]) -> str:
 def check_background(loss_cls, loss: str, background: dict | None, dataset: str, where: str) -> None:
     """A background set only for losses that use one, never the study's own dataset (its other
     classes are the unknowns), and of the same image shape."""
-    from osrstudy.data import DATASETS
-
     if loss_cls.uses_background and background is None:
         raise StudyConfigError(
             f"{where}: loss {loss!r} trains against a background set; add "

@@ -7,18 +7,61 @@ bit-identical to an uninterrupted one on CPU.
 from __future__ import annotations
 
 import math
-import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from osrstudy import atomic
 from osrstudy.augment import Augment, rotate
+from osrstudy.model import Model
+from osrstudy.run_spec import TrainingConfig
 
 Probe = Callable[[], dict[str, float]]
+
+
+@dataclass
+class TrainingData:
+    """Images (DeviceImages or a tensor) and labels on the device; what a step draws besides."""
+
+    x: object
+    y: torch.Tensor
+    augment: Augment | None = None
+    background: object | None = None  # images of a background set (losses with uses_background)
+
+
+@dataclass
+class Checkpoints:
+    """Where and how often training saves its state; `on_saved(epoch)` runs after each save."""
+
+    path: Path | None = None
+    every: int = 5
+    on_saved: Callable[[int], None] | None = None
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The step budget: `iterations` steps if set (the cosine spans them), else epochs x steps."""
+
+    per_epoch: int
+    total: int
+
+    @classmethod
+    def of(cls, n_samples: int, config: TrainingConfig, run_id: str) -> "Steps":
+        per_epoch = n_samples // config.batch_size
+        if per_epoch == 0:
+            raise ValueError(f"[{run_id}] batch size {config.batch_size} exceeds the {n_samples} training samples")
+        return cls(per_epoch, config.iterations if config.iterations else config.epochs * per_epoch)
+
+    @property
+    def epochs(self) -> int:
+        return math.ceil(self.total / self.per_epoch)
+
+    def in_epoch(self, epoch: int) -> int:
+        return min(self.per_epoch, self.total - epoch * self.per_epoch)
 
 
 def cosine_lr(step: int, total: int, lr: float, lr_min: float) -> float:
@@ -27,10 +70,7 @@ def cosine_lr(step: int, total: int, lr: float, lr_min: float) -> float:
 
 def save_checkpoint(path: Path, state: dict) -> None:
     """Write then rename, so a job killed mid-write leaves the previous checkpoint intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    atomic.write_file(path, lambda tmp: torch.save(state, tmp))
 
 
 def step_generator(device: torch.device, seed: int) -> torch.Generator:
@@ -43,144 +83,123 @@ def index_device(images) -> torch.device:
     return torch.device("cpu") if getattr(images, "storage", None) == "host" else images.device
 
 
-def step_loss(backbone: nn.Module, loss: nn.Module, x, y: torch.Tensor, batch: torch.Tensor, gen: torch.Generator, *,
-              augment: Augment | None, rotation_head: nn.Module | None, self_supervision: float,
-              background, autocast) -> torch.Tensor:
-    """The loss of one training batch: one forward pass over the upright, rotated (with a rotation
-    head) and background images together, so batch norm sees them together. Nothing here makes
-    the host wait for the GPU (tests/test_training_components.py counts)."""
-    xb = x[batch] if augment is None else augment(x[batch], gen)
+def step_loss(model: Model, data: TrainingData, batch: torch.Tensor, gen: torch.Generator,
+              self_supervision: float, autocast) -> torch.Tensor:
+    """The loss of one training batch: one forward pass over the upright, rotated (with
+    self-supervision) and background images together, so batch norm sees them together. Nothing
+    here makes the host wait for the GPU (tests/test_training_components.py counts)."""
+    x, rotation_head = data.x, model.rotation_head if self_supervision > 0 else None
+    xb = x[batch] if data.augment is None else data.augment(x[batch], gen)
     parts = [xb]
     if rotation_head is not None:
         turns = torch.randint(0, 4, (len(xb),), generator=gen, device=x.device)
         parts.append(rotate(xb, turns))
-    if background is not None:
-        picks = torch.randint(0, len(background), (len(xb),), generator=gen, device=x.device)
-        parts.append(background[picks.to(index_device(background))])
+    if data.background is not None:
+        picks = torch.randint(0, len(data.background), (len(xb),), generator=gen, device=x.device)
+        parts.append(data.background[picks.to(index_device(data.background))])
     with autocast:
-        z = backbone(torch.cat(parts) if len(parts) > 1 else xb)
+        z = model.backbone(torch.cat(parts) if len(parts) > 1 else xb)
     # The loss runs in fp32, outside autocast: CUDA autocast has no fp32 rule for cross-entropy,
     # and in bf16 a cosine above 0.998 rounds to 1 (m-OvR's margin loses its gradient).
     z = z.float().split(len(xb))
-    value = loss(z[0], y[batch], z[-1]) if background is not None else loss(z[0], y[batch])
+    y = data.y[batch]
+    value = model.loss(z[0], y, z[-1]) if data.background is not None else model.loss(z[0], y)
     if rotation_head is not None:
         value = value + self_supervision * F.cross_entropy(rotation_head(z[1]), turns)
     return value
 
 
-def train(
-    backbone: nn.Module,
-    loss: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    run_id: str,
-    seed: int,
-    epochs: int,
-    iterations: int | None = None,
-    batch_size: int,
-    lr: float,
-    lr_min: float,
-    momentum: float,
-    weight_decay: float,
-    augment: Augment | None = None,
-    rotation_head: nn.Module | None = None,
-    self_supervision: float = 0.0,
-    precision: str = "fp32",
-    background: torch.Tensor | None = None,
-    checkpoint: Path | None = None,
-    checkpoint_every: int = 5,
-    probe: Probe | None = None,
-    on_checkpoint: Callable[[int], None] | None = None,
-    log: Callable[[str], None] = print,
-) -> list[dict]:
-    """Train backbone + loss head on (x, y); returns the history rows (one per checkpoint).
+def train(model: Model, data: TrainingData, config: TrainingConfig, *, run_id: str, seed: int,
+          checkpoints: Checkpoints | None = None, probe: Probe | None = None,
+          log: Callable[[str], None] = print) -> list[dict]:
+    """Train the model on the data; returns the history rows (one per checkpoint, and one before
+    training when there is a probe).
 
-    With `iterations`, training stops after that many steps (the cosine schedule spans them) and
-    `epochs` is how many passes that takes. With a rotation head and self_supervision > 0 the
-    loss adds self_supervision * CE(rotation of a rotated copy): the class loss sees only upright
-    images, so the rotation task cannot pull every class onto one "0 degree" prototype (the
-    Jacobian-norm paper's caution, section 5.2). With `background` (images), each step also
-    embeds a batch drawn from it and calls loss(z, y, z_background). With precision bf16 the
-    backbone runs under bf16 autocast and the loss in fp32."""
-    modules = [backbone, loss] + ([rotation_head] if rotation_head is not None else [])
-    params = [p for m in modules for p in m.parameters()]
-    opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=True)
-    steps_per_epoch = len(x) // batch_size
-    if steps_per_epoch == 0:
-        raise ValueError(f"[{run_id}] batch size {batch_size} exceeds the {len(x)} training samples")
-    total = iterations if iterations else epochs * steps_per_epoch
-    epochs = math.ceil(total / steps_per_epoch)
-    autocast = torch.autocast(x.device.type, torch.bfloat16, enabled=precision == "bf16")
-    head = rotation_head if rotation_head is not None and self_supervision > 0 else None
-    history: list[dict] = []
-    start = 0
-
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
-        if state["run_id"] != run_id:
-            raise RuntimeError(f"checkpoint {checkpoint} belongs to run {state['run_id']}, not {run_id}")
-        backbone.load_state_dict(state["backbone"])
-        loss.load_state_dict(state["loss"])
-        if rotation_head is not None:
-            rotation_head.load_state_dict(state["rotation_head"])
-        opt.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
-        if state.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])  # Dropout2d on the GPU draws from it
-        history, start = state["history"], state["epoch"]
-        log(f"[{run_id}] resumed from {checkpoint} at epoch {start}/{epochs}")
-    elif probe is not None:
-        history.append({"epoch": 0, "train_loss": float("nan"), "lr": lr, **probe()})
-
+    With a rotation head and self_supervision > 0 the loss adds self_supervision * CE(rotation of
+    a rotated copy): the class loss sees only upright images, so the rotation task cannot pull
+    every class onto one "0 degree" prototype (the Jacobian-norm paper's caution, section 5.2).
+    With precision bf16 the backbone runs under bf16 autocast and the loss in fp32."""
+    checkpoints = checkpoints or Checkpoints()
+    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                          weight_decay=config.weight_decay, nesterov=True)
+    steps = Steps.of(len(data.x), config, run_id)
+    resumed = resume(checkpoints.path, model, opt, run_id, log, steps.epochs)
+    history, start = resumed if resumed is not None else (initial_row(config, probe), 0)
     t0 = time.perf_counter()
-    for epoch in range(start, epochs):
-        for m in modules:
-            m.train()
-        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-        order = order.to(index_device(x))  # once per epoch
-        running = torch.zeros((), device=x.device)
-        n_steps = min(steps_per_epoch, total - epoch * steps_per_epoch)
-        for i in range(n_steps):
-            step = epoch * steps_per_epoch + i
-            for group in opt.param_groups:
-                group["lr"] = cosine_lr(step, total, lr, lr_min)
-            batch = order[i * batch_size : (i + 1) * batch_size]
-            # drawn on the device: no host-device copy, so the host never waits for the GPU
-            gen = step_generator(x.device, seed * 1_000_003 + step)
-            value = step_loss(backbone, loss, x, y, batch, gen, augment=augment, rotation_head=head,
-                              self_supervision=self_supervision, background=background, autocast=autocast)
-            opt.zero_grad(set_to_none=True)
-            value.backward()
-            opt.step()
-            running += value.detach()
+    for epoch in range(start, steps.epochs):
+        summed = train_epoch(model, data, opt, config, steps, epoch, seed, run_id)
         done = epoch + 1
-        if not torch.isfinite(running):  # one check per epoch: a per-step check would sync the GPU
-            raise FloatingPointError(
-                f"[{run_id}] training diverged in epoch {done}: the loss is {float(running)}. "
-                "Lower lr, or check the loss options (e.g. scale_T on unnormalised embeddings)"
-            )
-        if done % checkpoint_every == 0 or done == epochs:
-            row = {"epoch": done, "train_loss": float(running) / n_steps, "lr": opt.param_groups[0]["lr"]}
-            row.update(probe() if probe is not None else {})
-            history.append(row)
-            shown = " ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
-            log(f"[{run_id}] epoch {done}/{epochs} {shown} ({time.perf_counter() - t0:.1f}s)")
-            if checkpoint is not None:
-                save_checkpoint(
-                    checkpoint,
-                    {
-                        "run_id": run_id,
-                        "epoch": done,
-                        "backbone": backbone.state_dict(),
-                        "loss": loss.state_dict(),
-                        **({"rotation_head": rotation_head.state_dict()} if rotation_head is not None else {}),
-                        "optimizer": opt.state_dict(),
-                        "rng": torch.get_rng_state(),
-                        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                        "history": history,
-                    },
-                )
-            if on_checkpoint is not None:
-                on_checkpoint(done)
+        if done % checkpoints.every and done != steps.epochs:
+            continue
+        row = {"epoch": done, "train_loss": float(summed) / steps.in_epoch(epoch), "lr": opt.param_groups[0]["lr"]}
+        history.append(row | (probe() if probe is not None else {}))
+        shown = " ".join(f"{k} {v:.4g}" for k, v in history[-1].items() if k != "epoch")
+        log(f"[{run_id}] epoch {done}/{steps.epochs} {shown} ({time.perf_counter() - t0:.1f}s)")
+        if checkpoints.path is not None:
+            save_checkpoint(checkpoints.path, checkpoint_state(run_id, done, model, opt, history))
+        if checkpoints.on_saved is not None:
+            checkpoints.on_saved(done)
     return history
+
+
+def initial_row(config: TrainingConfig, probe: Probe | None) -> list[dict]:
+    return [{"epoch": 0, "train_loss": float("nan"), "lr": config.lr, **probe()}] if probe is not None else []
+
+
+def train_epoch(model: Model, data: TrainingData, opt: torch.optim.Optimizer, config: TrainingConfig,
+                steps: Steps, epoch: int, seed: int, run_id: str) -> torch.Tensor:
+    """One pass in a seeded order; returns the summed training loss (a device scalar: reading it
+    would make the host wait for the GPU)."""
+    model.train()
+    order = torch.randperm(len(data.x), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+    order = order.to(index_device(data.x))  # once per epoch
+    autocast = torch.autocast(data.x.device.type, torch.bfloat16, enabled=config.precision == "bf16")
+    running = torch.zeros((), device=data.x.device)
+    n_steps = steps.in_epoch(epoch)
+    for i in range(n_steps):
+        step = epoch * steps.per_epoch + i
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(step, steps.total, config.lr, config.lr_min)
+        batch = order[i * config.batch_size : (i + 1) * config.batch_size]
+        # drawn on the device: no host-device copy, so the host never waits for the GPU
+        gen = step_generator(data.x.device, seed * 1_000_003 + step)
+        value = step_loss(model, data, batch, gen, config.self_supervision, autocast)
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        opt.step()
+        running += value.detach()
+    if not torch.isfinite(running):  # one check per epoch: a per-step check would sync the GPU
+        raise FloatingPointError(
+            f"[{run_id}] training diverged in epoch {epoch + 1}: the loss is {float(running)}. "
+            "Lower lr, or check the loss options (e.g. scale_T on unnormalised embeddings)"
+        )
+    return running
+
+
+def checkpoint_state(run_id: str, epoch: int, model: Model, opt: torch.optim.Optimizer, history: list[dict]) -> dict:
+    return {
+        "run_id": run_id,
+        "epoch": epoch,
+        **model.state(),
+        "optimizer": opt.state_dict(),
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "history": history,
+    }
+
+
+def resume(path: Path | None, model: Model, opt: torch.optim.Optimizer, run_id: str,
+           log: Callable[[str], None], epochs: int) -> tuple[list[dict], int] | None:
+    """(history, epoch) from the run's checkpoint, its state loaded; None when there is none."""
+    if path is None or not path.exists():
+        return None
+    state = torch.load(path, weights_only=False)
+    if state["run_id"] != run_id:
+        raise RuntimeError(f"checkpoint {path} belongs to run {state['run_id']}, not {run_id}")
+    model.load_state(state)
+    opt.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["rng"])
+    if state.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])  # Dropout2d on the GPU draws from it
+    log(f"[{run_id}] resumed from {path} at epoch {state['epoch']}/{epochs}")
+    return state["history"], state["epoch"]

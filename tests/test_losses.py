@@ -141,7 +141,7 @@ def test_simplex_needs_dimension_k_minus_one_and_harmonic_does_not():
 
 
 def test_frozen_head_fits_known_embeddings():
-    from osrstudy.run import fit_linear_head
+    from osrstudy.features import fit_linear_head
 
     rng = np.random.default_rng(0)
     for k in (2, 4):

@@ -91,7 +91,7 @@ def test_missing_or_corrupt_run_store_is_reported_with_a_fix(tmp_path):
 
 
 def test_existing_store_is_replaced_only_when_the_new_one_is_complete(tmp_path):
-    from osrstudy.store import replace_atomically
+    from osrstudy.atomic import replace_directory
 
     target = tmp_path / "x.zarr"
     xr.Dataset({"v": ("i", [1, 2])}).to_zarr(target, zarr_format=2)
@@ -101,7 +101,7 @@ def test_existing_store_is_replaced_only_when_the_new_one_is_complete(tmp_path):
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        replace_atomically(failing, target)
+        replace_directory(failing, target)
     assert xr.open_zarr(target).v.values.tolist() == [1, 2]
     assert [p.name for p in tmp_path.iterdir()] == ["x.zarr"]  # no temporary left behind
 

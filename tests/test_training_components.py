@@ -11,7 +11,14 @@ from osrstudy.augment import build_augment, random_crop, random_flip, rotate
 from osrstudy.backbones import BACKBONES, build_backbone
 from osrstudy.run import execute
 from osrstudy.study import StudyConfigError, expand_study, job_spec
-from osrstudy.train import train
+from osrstudy.model import Model
+from osrstudy.run_spec import TrainingConfig
+from osrstudy.train import Checkpoints, TrainingData, train
+
+
+def config(**keys) -> TrainingConfig:
+    """SGD at lr 0.1 with momentum, no weight decay, no floor, unless the test says otherwise."""
+    return TrainingConfig(**{"lr": 0.1, "lr_min": 0.0, "momentum": 0.9, "weight_decay": 0.0, **keys})
 
 from test_run import Preempted, assert_same_numbers
 
@@ -87,8 +94,8 @@ def test_iteration_budget_sets_the_number_of_steps():
     torch.manual_seed(0)
     backbone, loss = build_backbone("small_cnn", 1, 4), HeadLoss()
     x, y = torch.randn(40, 1, 8, 8), torch.randint(0, 2, (40,))
-    history = train(backbone, loss, x, y, run_id="t", seed=0, epochs=99, iterations=7, batch_size=8,
-                    lr=0.1, lr_min=0.0, momentum=0.9, weight_decay=0.0, checkpoint_every=1, log=lambda _: None)
+    history = train(Model(backbone, loss), TrainingData(x, y), config(epochs=99, iterations=7, batch_size=8),
+                    run_id="t", seed=0, checkpoints=Checkpoints(every=1), log=lambda _: None)
     assert len(loss.seen) == 7 and [row["epoch"] for row in history] == [1, 2]  # 5 steps + 2 steps
 
 
@@ -97,8 +104,8 @@ def test_rotation_head_trains_and_class_loss_sees_upright_images_only():
     backbone, rot, loss = build_backbone("small_cnn", 1, 4), torch.nn.Linear(4, 4), HeadLoss()
     x, y = torch.randn(32, 1, 8, 8), torch.randint(0, 2, (32,))
     before = rot.weight.detach().clone()
-    train(backbone, loss, x, y, run_id="t", seed=0, epochs=1, batch_size=8, lr=0.1, lr_min=0.0,
-          momentum=0.9, weight_decay=0.0, rotation_head=rot, self_supervision=0.1, log=lambda _: None)
+    train(Model(backbone, loss, rot), TrainingData(x, y), config(epochs=1, batch_size=8, self_supervision=0.1),
+          run_id="t", seed=0, log=lambda _: None)
     assert loss.seen == [8, 8, 8, 8]  # the rotated copies go to the rotation head, not the class loss
     assert not torch.equal(before, rot.weight.detach())
 
@@ -150,8 +157,8 @@ def test_divergence_fails_with_a_clear_message():
     torch.manual_seed(0)
     x, y = torch.randn(32, 1, 8, 8), torch.randint(0, 2, (32,))
     with pytest.raises(FloatingPointError, match="training diverged in epoch 1"):
-        train(build_backbone("small_cnn", 1, 4), HeadLoss(scale=float("nan")), x, y, run_id="t", seed=0, epochs=2,
-              batch_size=8, lr=0.1, lr_min=0.0, momentum=0.9, weight_decay=0.0, log=lambda _: None)
+        train(Model(build_backbone("small_cnn", 1, 4), HeadLoss(scale=float("nan"))), TrainingData(x, y),
+              config(epochs=2, batch_size=8), run_id="t", seed=0, log=lambda _: None)
 
 
 def test_under_bf16_the_backbone_runs_in_bf16_and_the_loss_in_fp32():
@@ -177,8 +184,8 @@ def test_under_bf16_the_backbone_runs_in_bf16_and_the_loss_in_fp32():
     backbone_dtype = []
     backbone.register_forward_hook(lambda module, args, out: backbone_dtype.append(out.dtype))
     x, y = torch.randn(32, 1, 8, 8), torch.arange(32) % 3
-    train(backbone, Recording(), x, y, run_id="bf16", seed=0, epochs=1, batch_size=16, lr=0.01, lr_min=0.0,
-          momentum=0.9, weight_decay=0.0, precision="bf16", log=lambda _: None)
+    train(Model(backbone, Recording()), TrainingData(x, y), config(epochs=1, batch_size=16, lr=0.01, precision="bf16"),
+          run_id="bf16", seed=0, log=lambda _: None)
     assert seen == [(torch.float32, False, torch.bfloat16)] * 2
 
 
@@ -238,9 +245,8 @@ def test_a_training_step_never_makes_the_host_wait_for_the_gpu(switches, monkeyp
             gen = train_module.step_generator(x.device, step)
             if step == 1:  # the first step copies the normalisation constants once
                 syncs.__enter__()
-            value = step_loss(backbone, loss, x, y, order[step * 16:(step + 1) * 16], gen, augment=augment,
-                              rotation_head=head, self_supervision=0.1, background=background,
-                              autocast=torch.autocast("cuda", enabled=False))
+            value = step_loss(Model(backbone, loss, head), TrainingData(x, y, augment, background),
+                              order[step * 16:(step + 1) * 16], gen, 0.1, torch.autocast("cuda", enabled=False))
         syncs.__exit__(None, None, None)
         assert value.device.type == "cuda"
     assert syncs.seen == []

@@ -25,7 +25,8 @@ from osrstudy.images import DeviceImages
 from osrstudy.jacobian import exact_norms, in_chunks
 from osrstudy.losses import build_loss
 from osrstudy.memory import jacobian_chunk, peak_bytes
-from osrstudy.train import step_generator, step_loss
+from osrstudy.model import Model
+from osrstudy.train import TrainingData, step_generator, step_loss
 
 # the input each backbone sees in the study (channels, side)
 INPUT_SHAPES = {"small_cnn": (1, 8), "lenet": (1, 28), "classifier32": (3, 32), "wrn16_4": (3, 32),
@@ -66,17 +67,15 @@ def training_speed(name: str, device: torch.device, steps: int, batch: int, bf16
     backbone = build_backbone(name, channels, EMBED_DIM).to(device)
     if bf16 and device.type == "cuda":
         backbone = backbone.to(memory_format=torch.channels_last)
-    loss, head = build_loss("movr", 10, EMBED_DIM, {}).to(device), torch.nn.Linear(EMBED_DIM, 4).to(device)
-    params = [*backbone.parameters(), *loss.parameters(), *head.parameters()]
-    opt = torch.optim.SGD(params, lr=0.01, momentum=0.9)
-    augment = build_augment("crop_flip", side, True, *stats)
+    model = Model(backbone, build_loss("movr", 10, EMBED_DIM, {}).to(device), torch.nn.Linear(EMBED_DIM, 4).to(device))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    data = TrainingData(x, y, build_augment("crop_flip", side, True, *stats))
     autocast = torch.autocast(device.type, torch.bfloat16, enabled=bf16)
     order = torch.randperm(len(x), device=device)
 
     def step(i: int) -> None:
         batch_index = order[(i % 4) * batch:(i % 4 + 1) * batch]
-        value = step_loss(backbone, loss, x, y, batch_index, step_generator(device, i), augment=augment,
-                          rotation_head=head, self_supervision=0.1, background=None, autocast=autocast)
+        value = step_loss(model, data, batch_index, step_generator(device, i), 0.1, autocast)
         opt.zero_grad(set_to_none=True)
         value.backward()
         opt.step()

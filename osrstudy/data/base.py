@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from osrstudy.labels import UNKNOWN
 from osrstudy.registry import Registry
 
 
@@ -23,7 +24,7 @@ class Source:
     md5: str | None = None  # published checksum; None: sha256 recorded on first download
     extract: bool = False  # unpack the archive into the dataset folder
 
-UNKNOWN = -1
+
 PARTITIONS = ("train", "val", "test")
 
 

@@ -19,7 +19,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from osrstudy import manifest
+from osrstudy import atomic, manifest
 from osrstudy.data import DATASETS
 from osrstudy.data.base import Source
 from osrstudy.data.ood import OOD_SETS, ood_sources
@@ -132,9 +132,7 @@ def fetch(dataset: str, root: str | Path, log=print) -> None:
             log(f"{dataset}: {source.filename}: {fetch_source(source, folder, root, recorded)}")
     finally:
         if recorded:
-            tmp = record_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(recorded, indent=1, sort_keys=True))
-            tmp.replace(record_path)
+            atomic.write_json(record_path, recorded, indent=1, sort_keys=True)
 
 
 def main(argv: list[str] | None = None) -> None:

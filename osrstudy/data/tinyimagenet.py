@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from osrstudy import atomic
 from osrstudy.data.base import DATASETS, Dataset, Samples, Source, missing_files_error, official_partition
 from osrstudy.data.splits import published_splits
 
@@ -57,9 +58,8 @@ class TinyImageNet(Dataset):
                 images, labels, n_train = saved["images"], saved["labels"], int(saved["n_train"])
         else:
             images, labels, n_train = read_folders(base)
-            tmp = cache.with_name(cache.name + ".tmp.npz")
-            np.savez(tmp, images=images, labels=labels, n_train=n_train)
-            tmp.replace(cache)
+            atomic.write_file(cache, lambda tmp: np.savez(tmp, images=images, labels=labels, n_train=n_train),
+                              suffix=".npz")
         return Samples(images, labels, official_partition(labels[:n_train], len(labels) - n_train))
 
     def known_splits(self):
