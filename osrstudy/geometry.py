@@ -7,6 +7,21 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.distance import pdist, squareform
 
+TINY64 = float(np.finfo(np.float64).tiny)
+
+
+def mean_rival(d, own):
+    """Per row of the (N, K) distances `d` (or their squares), the mean over the K - 1 prototypes
+    other than the one `own` belongs to. NumPy arrays and torch tensors alike."""
+    return (d.sum(1) - own) / (d.shape[1] - 1)
+
+
+def rival_ratio(d, own, floor: float = TINY64):
+    """The balanced-geometry paper's ratio: `own` (the distance, or its square, to the nearest
+    prototype) over the mean of the same to the K - 1 others: R on distances, R2 on squared
+    distances. `floor` keeps a zero denominator finite."""
+    return own / mean_rival(d, own).clip(min=floor)
+
 
 def class_means(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(K', d) mean embedding of each class present, in label order."""

@@ -20,7 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from osrstudy.geometry import mean_rival, rival_ratio
 from osrstudy.registry import Registry, check_options
+
+LOSS_FLOOR = 1e-12  # keeps the ratio term finite when a batch's rival distances vanish (float32)
 
 LOSSES: Registry[type["Loss"]] = Registry("loss")
 
@@ -63,6 +66,12 @@ class Loss(nn.Module):
         return {}
 
 
+def softmax_loss_at_prediction(logits: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy at the predicted label, -log max softmax, in float64 (SCE, N-SCE)."""
+    logits = logits.double()
+    return torch.logsumexp(logits, 1) - logits.max(1).values
+
+
 def resolve_loss(name: str, options: dict, where: str = "") -> dict:
     """Full option set of a loss (declared defaults + user options), validated."""
     LOSSES.check(name, where)
@@ -91,8 +100,7 @@ class SoftmaxCrossEntropy(Loss):
         return self.head(z)
 
     def sample_loss(self, z: torch.Tensor) -> torch.Tensor:
-        logits = self.head(z).double()
-        return torch.logsumexp(logits, 1) - logits.max(1).values
+        return softmax_loss_at_prediction(self.head(z))
 
     def linear_head(self):
         return self.head.weight.detach(), self.head.bias.detach()
@@ -213,8 +221,7 @@ class NormalisedSoftmaxCrossEntropy(Loss):
         return F.cross_entropy(self.scale_T * s, y)
 
     def sample_loss(self, z):
-        logits = self.logits(z).double()
-        return torch.logsumexp(logits, 1) - logits.max(1).values
+        return softmax_loss_at_prediction(self.logits(z))
 
     def prototypes(self, train_repr, train_labels):
         return F.normalize(self.weight, dim=1).detach()
@@ -287,8 +294,8 @@ class PrototypeLoss(Loss):
 
     def _loss(self, d2, y):
         own = d2.gather(1, y[:, None]).squeeze(1)
-        rivals = (d2.sum(1) - own) / (self.n_classes - 1)
-        return F.cross_entropy(-d2, y, reduction="none") + self.compactness * own + self.ratio * own / rivals.clamp_min(1e-12)
+        rivals = mean_rival(d2, own)  # before the cross-entropy: autograd sums gradients in creation order
+        return F.cross_entropy(-d2, y, reduction="none") + self.compactness * own + self.ratio * own / rivals.clamp_min(LOSS_FLOOR)
 
     def forward(self, z, y):
         return self._loss(self.squared_distances(z), y).mean()
@@ -353,8 +360,8 @@ class UCDSC(PrototypeLoss):
 
     def _intra_ratio(self, d2, y):
         own = d2.gather(1, y[:, None]).squeeze(1)
-        rivals = (d2.sum(1) - own) / (self.n_classes - 1)
-        return own + self.ratio * own / rivals.clamp_min(1e-12), own
+        rivals = mean_rival(d2, own)
+        return own + self.ratio * own / rivals.clamp_min(LOSS_FLOOR), own
 
     def forward(self, z, y, z_background=None):
         value, own = self._intra_ratio(self.squared_distances(z), y)
@@ -370,8 +377,7 @@ class UCDSC(PrototypeLoss):
 
     def native_score(self, z):
         d = self.squared_distances(z).double().clamp_min(0).sqrt()
-        own = d.min(1).values
-        return own / ((d.sum(1) - own) / (self.n_classes - 1)).clamp_min(1e-300)
+        return rival_ratio(d, d.min(1).values)
 
     def factors(self):
         return {**super().factors(), "prototype_code": self.code_name, "margin": self.margin}

@@ -14,6 +14,7 @@ from typing import ClassVar
 import numpy as np
 from scipy.special import logsumexp, softmax
 
+from osrstudy.geometry import rival_ratio
 from osrstudy.registry import Registry
 
 SCORERS: Registry[type["Scorer"]] = Registry("scorer")
@@ -51,19 +52,12 @@ def prototype_distances(z: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
     return np.sqrt(((z[:, None, :] - p[None, :, :]) ** 2).sum(-1))
 
 
-def nearest_and_rivals(d: np.ndarray, power: int) -> tuple[np.ndarray, np.ndarray]:
-    """d_{k*}^p and mean over k != k* of d_k^p (k* = smallest index among ties)."""
-    nearest = d.argmin(1)
-    dp = d**power
-    own = dp[np.arange(len(d)), nearest]
-    rivals = (dp.sum(1) - own) / (d.shape[1] - 1)
-    return own, rivals
-
-
 def ratio_score(z: np.ndarray, prototypes: np.ndarray, power: int = 1) -> np.ndarray:
-    """R (power 1) or R2 (power 2): nearest prototype distance over the mean rival distance."""
-    own, rivals = nearest_and_rivals(prototype_distances(z, prototypes), power)
-    return own / np.maximum(rivals, np.finfo(np.float64).tiny)
+    """R (power 1) or R2 (power 2): nearest prototype distance over the mean rival distance (the
+    nearest is the smallest index among ties)."""
+    d = prototype_distances(z, prototypes)
+    dp = d**power
+    return rival_ratio(dp, dp[np.arange(len(d)), d.argmin(1)])
 
 
 def kth_neighbour_distance(query: np.ndarray, bank: np.ndarray, k: int, chunk: int = 2048) -> np.ndarray:
