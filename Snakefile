@@ -14,7 +14,6 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/merge.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/tables.smk"
-include: "workflow/rules/synthetic.smk"
 
 
 rule all:

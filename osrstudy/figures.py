@@ -1,14 +1,15 @@
-"""Figures: one pure function each (merged study in, matplotlib figure out), in a registry.
+"""Figures: one pure function each (the selected runs in, matplotlib figure out), in a registry.
 
-Each figure names the study blocks it reads (by name prefix); the `figures` rule renders the
-figures whose blocks the study has. Block names are those of config/study.yaml.
+Each figure declares the study blocks it reads (exact names or fnmatch patterns, see
+osrstudy.readers); the `figures` rule renders the figures whose blocks the study has, and every
+figure that reads none (the theory's synthetic experiments, osrstudy.synthetic). Block names are
+those of config/study.yaml.
 
     python -m osrstudy.figures NAME --store results/demo/study.zarr --out NAME.pdf NAME.png
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
 import matplotlib
 
@@ -19,26 +20,16 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from osrstudy.registry import Registry  # noqa: E402
-from osrstudy.render_cli import render_main  # noqa: E402
+from osrstudy import synthetic  # noqa: E402, F401  (registers the synthetic figures)
+from osrstudy.readers import FIGURES, Selection, figure, produce  # noqa: E402
+from osrstudy.render_cli import render_main, save  # noqa: E402
 from osrstudy.study_frames import (  # noqa: E402
-    history_frame, main_backbone, per_sample_frame, plain, readable_factor, reader, reads_any, runs_in,
-    summary_frame, NoRuns, StudyView, factor_frame,
+    NoRuns, factor_frame, history_frame, main_backbone, per_sample_frame, plain, readable_factor, summary_frame,
 )
 
-FIGURES: Registry[Callable[[StudyView], plt.Figure]] = Registry("figure")
 DYNAMICS = {"dbi": "DBI (intra / inter)", "inter_class_distance": "mean inter-class distance",
             "jacobian_gap": "Jacobian-norm gap (unknown - known)", "val_auroc": "AUROC (validation)",
             "jacobian_unknown": "Jacobian norm of unknowns"}
-
-
-def figure(name: str, reads: tuple[str, ...]):
-    return reader(FIGURES, name, reads)
-
-
-def applies(name: str, blocks: list[str]) -> bool:
-    """Whether the study has a block the figure reads."""
-    return reads_any(FIGURES[name], blocks)
 
 
 def titled(fig: plt.Figure, text: str) -> plt.Figure:
@@ -47,7 +38,7 @@ def titled(fig: plt.Figure, text: str) -> plt.Figure:
     return fig
 
 
-def jacobian_histograms(study: StudyView, runs: np.ndarray, title: str) -> plt.Figure:
+def jacobian_histograms(study: Selection, runs: np.ndarray, title: str) -> plt.Figure:
     """Histograms of log10 ||df/dx||_F, known vs unknown test samples, before vs after training,
     one column per dataset and loss (splits pooled)."""
     frame = per_sample_frame(study, runs, {"jacobian_norm_init": "before training", "jacobian_norm": "after training"})
@@ -70,45 +61,44 @@ def jacobian_histograms(study: StudyView, runs: np.ndarray, title: str) -> plt.F
     return titled(fig, title)
 
 
-def sce_and_ours(root: xr.Dataset, prefixes: tuple[str, ...]) -> np.ndarray:
-    """Runs of the blocks on their main backbone, bare SCE and m-OvR only."""
-    runs = runs_in(root, *prefixes)
+def sce_and_ours(study: Selection) -> np.ndarray:
+    """Runs of the figure's blocks on their main backbone, bare SCE and m-OvR only."""
+    root, runs = study.root, study.runs()
     runs &= (root.backbone == main_backbone(root, runs)).values & np.isin(root.loss.values, ["sce", "movr"])
     return runs
 
 
-def combined_movr(root: xr.Dataset) -> np.ndarray:
-    """Runs of m-OvR combined in the Protocol A blocks, on their main backbone."""
-    runs = runs_in(root, "protocol_a") & (root.loss == "movr").values
+def combined_movr(study: Selection) -> np.ndarray:
+    """Runs of m-OvR combined in the figure's (Protocol A) blocks, on their main backbone."""
+    root = study.root
+    runs = study.runs() & (root.loss == "movr").values
     return runs & (root.backbone == main_backbone(root, runs)).values
 
 
-@figure("jn_fig03_jacobian_norms", reads=("protocol_a",))
-def jacobian_norms(study: StudyView) -> plt.Figure:
+@figure("jn_fig03_jacobian_norms", reads=("protocol_a*",))
+def jacobian_norms(study: Selection) -> plt.Figure:
     """Jacobian-norm paper, Figure 3: distribution of the Jacobian norm of the representation,
     known vs unknown test samples, before and after training (SCE and m-OvR, Protocol A)."""
-    root = study.root
-    return jacobian_histograms(study, sce_and_ours(root, ("protocol_a",)),
+    return jacobian_histograms(study, sce_and_ours(study),
                                "Jacobian norm ||df/dx||_F, known vs unknown test samples, splits pooled\n"
                                "(regenerates Fig. 3 of the Jacobian-norm paper)")
 
 
-@figure("prototype_jacobian_norms", reads=("geometry",))
-def prototype_jacobian_norms(study: StudyView) -> plt.Figure:
+@figure("prototype_jacobian_norms", reads=("geometry*",))
+def prototype_jacobian_norms(study: Selection) -> plt.Figure:
     """Beyond both papers: Figure 3 of the Jacobian-norm paper for the balanced-geometry paper's
     representations (CE, simplex, harmonic, learned prototypes)."""
-    root = study.root
-    return jacobian_histograms(study, runs_in(root, "geometry"),
+    return jacobian_histograms(study, study.runs(),
                                "Jacobian norm of prototype representations, known vs unknown test samples\n"
                                "(Fig. 3 of the Jacobian-norm paper applied to the geometry paper's models; beyond both papers)")
 
 
-@figure("jn_fig04_interpolation", reads=("protocol_a",))
-def interpolation(study: StudyView) -> plt.Figure:
+@figure("jn_fig04_interpolation", reads=("protocol_a*",))
+def interpolation(study: Selection) -> plt.Figure:
     """Jacobian-norm paper, Figure 4: Jacobian norm along x_t = (1 - t) x0 + t x1 between test
     samples of two known classes (mean and interquartile band over pairs and splits)."""
     root = study.root
-    runs = sce_and_ours(root, ("protocol_a",))
+    runs = sce_and_ours(study)
     parts = []
     for _, run in factor_frame(root, runs).iterrows():
         norms = study.run(run.run)["interpolation_jacobian_norm"].values  # (pair, path_t)
@@ -128,7 +118,7 @@ def interpolation(study: StudyView) -> plt.Figure:
                        "(regenerates Fig. 4 of the Jacobian-norm paper)")
 
 
-def dynamics(study: StudyView, runs: np.ndarray, quantities: list[str], hue: str, title: str) -> plt.Figure:
+def dynamics(study: Selection, runs: np.ndarray, quantities: list[str], hue: str, title: str) -> plt.Figure:
     """History quantities against the training epoch, one line per `hue` value and dataset
     (mean and 95 % interval over splits)."""
     frame = history_frame(study.root, runs)
@@ -145,22 +135,21 @@ def dynamics(study: StudyView, runs: np.ndarray, quantities: list[str], hue: str
     return titled(fig, title)
 
 
-@figure("jn_fig05_training_dynamics", reads=("protocol_a",))
-def training_dynamics(study: StudyView) -> plt.Figure:
+@figure("jn_fig05_training_dynamics", reads=("protocol_a*",))
+def training_dynamics(study: Selection) -> plt.Figure:
     """Jacobian-norm paper, Figure 5: DBI, inter-class distance, Jacobian-norm gap and AUROC
     while m-OvR combined trains (validation probe at each checkpoint)."""
-    root = study.root
-    runs = combined_movr(root)
+    runs = combined_movr(study)
     return dynamics(study, runs, ["dbi", "inter_class_distance", "jacobian_gap", "val_auroc"], "loss",
                     "Metrics while m-OvR (combined) trains\n(regenerates Fig. 5 of the Jacobian-norm paper)")
 
 
-@figure("jn_fig06_dynamics_correlation", reads=("protocol_a",))
-def dynamics_correlation(study: StudyView) -> plt.Figure:
+@figure("jn_fig06_dynamics_correlation", reads=("protocol_a*",))
+def dynamics_correlation(study: Selection) -> plt.Figure:
     """Jacobian-norm paper, Figure 6: AUROC (top) and DBI (bottom) against the Jacobian-norm gap
     over the checkpoints of m-OvR combined, one column per dataset."""
     root = study.root
-    runs = combined_movr(root)
+    runs = combined_movr(study)
     frame = history_frame(root, runs)
     datasets = sorted(frame.dataset.unique())
     fig, axes = plt.subplots(2, len(datasets), figsize=(3.3 * len(datasets), 5.6), squeeze=False)
@@ -180,12 +169,12 @@ def final(root: xr.Dataset, runs: np.ndarray, quantity: str) -> np.ndarray:
     return np.array([row[np.isfinite(row)][-1] if np.isfinite(row).any() else np.nan for row in history.values])
 
 
-@figure("jn_fig07_k_scan", reads=("k_scan",))
-def k_scan(study: StudyView) -> plt.Figure:
+@figure("jn_fig07_k_scan", reads=("k_scan*",))
+def k_scan(study: Selection) -> plt.Figure:
     """Jacobian-norm paper, Figure 7: Jacobian-norm gap (and AUROC) at the end of training
     against the number K of known classes, the unknown classes fixed (dataset and K ours)."""
     root = study.root
-    runs = runs_in(root, "k_scan")
+    runs = study.runs()
     frame = summary_frame(root, runs, scorer="loss")
     frame["Jacobian-norm gap"] = final(root, runs, "jacobian_gap")
     fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.2))
@@ -197,23 +186,22 @@ def k_scan(study: StudyView) -> plt.Figure:
 
 
 @figure("jn_fig08_sce_vs_movr", reads=("table3_baseline", "table3_movr"))
-def sce_vs_movr(study: StudyView) -> plt.Figure:
+def sce_vs_movr(study: Selection) -> plt.Figure:
     """Jacobian-norm paper, Figure 8: SCE vs m-OvR (no W, A, S) during training: DBI,
     inter-class distance, Jacobian-norm gap, AUROC."""
-    root = study.root
-    return dynamics(study, runs_in(root, "table3_baseline", "table3_movr", exact=True),
+    return dynamics(study, study.runs(),
                     ["dbi", "inter_class_distance", "jacobian_gap", "val_auroc"], "loss",
                     "SCE vs m-OvR during training\n(regenerates Fig. 8 of the Jacobian-norm paper)")
 
 
-@figure("jn_fig09_loss_vs_jacobian", reads=("protocol_a",))
-def loss_vs_jacobian(study: StudyView) -> plt.Figure:
+@figure("jn_fig09_loss_vs_jacobian", reads=("protocol_a*",))
+def loss_vs_jacobian(study: Selection) -> plt.Figure:
     """Jacobian-norm paper, Figure 9: sample-wise loss (the detection score) against the Jacobian
     norm of each test sample, m-OvR combined, split 0 (Spearman correlation in the title)."""
     from scipy.stats import spearmanr
 
     root = study.root
-    runs = combined_movr(root) & (root.split == root.split.min()).values
+    runs = combined_movr(study) & (root.split == root.split.min()).values
     frame = per_sample_frame(study, runs, {"score_loss": "sample-wise loss", "jacobian_norm": "Jacobian norm"})
     frame["samples"] = np.where(frame.unknown, "unknown", "known")
     datasets = sorted(frame.dataset.unique())
@@ -230,14 +218,13 @@ def loss_vs_jacobian(study: StudyView) -> plt.Figure:
 
 
 def switch_effect(study, blocks: tuple[str, str], hue: str, quantities: list[str], what: str, number: int):
-    root = study.root
-    return dynamics(study, runs_in(root, *blocks, exact=True), quantities, hue,
+    return dynamics(study, study.runs(*blocks), quantities, hue,
                     f"The effect of {what} ({blocks[0]} vs {blocks[1]})\n"
                     f"(regenerates Fig. {number} of the Jacobian-norm paper)")
 
 
 @figure("jn_fig10_augmentation", reads=("table3_g", "table3_j"))
-def augmentation_effect(study: StudyView) -> plt.Figure:
+def augmentation_effect(study: Selection) -> plt.Figure:
     """Jacobian-norm paper, Figure 10: data augmentation (Table 3 rows g and j: m-OvR + W without
     and with A) on DBI, Jacobian-norm gap and AUROC during training."""
     return switch_effect(study, ("table3_g", "table3_j"), "augment", ["dbi", "jacobian_gap", "val_auroc"],
@@ -245,7 +232,7 @@ def augmentation_effect(study: StudyView) -> plt.Figure:
 
 
 @figure("jn_fig11_weight_decay", reads=("table3_movr", "table3_g"))
-def weight_decay_effect(study: StudyView) -> plt.Figure:
+def weight_decay_effect(study: Selection) -> plt.Figure:
     """Jacobian-norm paper, Figure 11: weight decay (Table 3 rows m-OvR and g) on the inter-class
     distance, Jacobian-norm gap and AUROC during training."""
     return switch_effect(study, ("table3_movr", "table3_g"), "weight_decay",
@@ -253,19 +240,19 @@ def weight_decay_effect(study: StudyView) -> plt.Figure:
 
 
 @figure("jn_fig12_self_supervision", reads=("table3_j", "table3_ours"))
-def self_supervision_effect(study: StudyView) -> plt.Figure:
+def self_supervision_effect(study: Selection) -> plt.Figure:
     """Jacobian-norm paper, Figure 12: rotation self-supervision (Table 3 rows j and ours) on the
     Jacobian-norm gap, the Jacobian norm of unknowns and AUROC during training."""
     return switch_effect(study, ("table3_j", "table3_ours"), "self_supervision",
                          ["jacobian_gap", "jacobian_unknown", "val_auroc"], "self-supervision", 12)
 
 
-@figure("jn_fig13_gap_vs_auroc", reads=("table3_",))
-def gap_vs_auroc(study: StudyView) -> plt.Figure:
+@figure("jn_fig13_gap_vs_auroc", reads=("table3_*",))
+def gap_vs_auroc(study: Selection) -> plt.Figure:
     """Jacobian-norm paper, Figure 13: Jacobian-norm gap at the end of training against test AUROC
     (sample-wise loss score), one point per model of Table 3, one panel per dataset."""
     root = study.root
-    runs = runs_in(root, "table3_")
+    runs = study.runs()
     frame = summary_frame(root, runs, scorer="loss")
     frame["Jacobian-norm gap"] = final(root, runs, "jacobian_gap")
     frame["model"] = [readable_factor(b, "table3_") for b in frame.blocks]
@@ -281,14 +268,14 @@ def gap_vs_auroc(study: StudyView) -> plt.Figure:
                        "(regenerates Fig. 13 of the Jacobian-norm paper)")
 
 
-@figure("jn_fig14_tsne", reads=("tsne_",))
-def tsne(study: StudyView) -> plt.Figure:
+@figure("jn_fig14_tsne", reads=("tsne_*",))
+def tsne(study: Selection) -> plt.Figure:
     """Jacobian-norm paper, Figure 14: 2-d t-SNE of f(x) on test samples (left: classes, unknowns
     black; right: min-max normalised Jacobian norm), one row per model."""
     from sklearn.manifold import TSNE
 
     root = study.root
-    runs = runs_in(root, "tsne_") & (root.split == root.split.min()).values
+    runs = study.runs() & (root.split == root.split.min()).values
     models = {readable_factor(b, "tsne_"): run for run, b in zip(plain(root.run.values[runs]), plain(root.blocks.values[runs]))}
     order = ["sce", "movr", "ours"]
     names = sorted(models, key=lambda m: order.index(m) if m in order else len(order))  # one run per model
@@ -320,16 +307,16 @@ SCANS = {"scan_scale_T": ("scale_T", "scale T"), "scan_margin": ("margin", "marg
 
 
 @figure("jn_fig15_hyperparameters", reads=tuple(SCANS))
-def hyperparameters(study: StudyView) -> plt.Figure:
+def hyperparameters(study: Selection) -> plt.Figure:
     """Jacobian-norm paper, Figure 15: AUROC (sample-wise loss) of the full model against the
     scale T, the margin m, the weight decay and lambda_self (grids ours; mean and 95 % interval
     over splits)."""
     root = study.root
-    present = [b for b in SCANS if runs_in(root, b).any()]
+    present = [b for b in SCANS if study.runs(b).any()]
     fig, axes = plt.subplots(1, len(present), figsize=(3.3 * len(present), 3.2), squeeze=False)
     for ax, block in zip(axes[0], present):
         factor, label = SCANS[block]
-        frame = summary_frame(root, runs_in(root, block, exact=True), scorer="loss")
+        frame = summary_frame(root, study.runs(block), scorer="loss")
         sns.lineplot(frame, x=factor, y="auroc", hue="dataset", marker="o", ax=ax, legend=ax is axes[0, 0])
         if factor in ("scale_T", "weight_decay"):
             ax.set_xscale("symlog", linthresh=min(v for v in frame[factor] if v > 0))
@@ -339,31 +326,23 @@ def hyperparameters(study: StudyView) -> plt.Figure:
 
 
 @figure("jn_figD16_sce_dynamics", reads=("table3_e", "table3_h", "table3_f", "table3_i"))
-def sce_dynamics(study: StudyView) -> plt.Figure:
+def sce_dynamics(study: Selection) -> plt.Figure:
     """Jacobian-norm paper, Figure D.16: training dynamics of SCE models (Table 3 rows e, h, f, i:
     SCE and normalised SCE, each without and with augmentation)."""
-    root = study.root
-    return dynamics(study, runs_in(root, "table3_e", "table3_h", "table3_f", "table3_i", exact=True),
+    return dynamics(study, study.runs(),
                     ["dbi", "inter_class_distance", "jacobian_gap", "val_auroc"], "model",
                     "Training dynamics of SCE models: rows e (W), h (W A), f (N W), i (N W A)\n"
                     "(regenerates Fig. D.16 of the Jacobian-norm paper)")
 
 
-def render(name: str, store: str | Path, outputs: list[str]) -> None:
+def render(name: str, store: str | Path | None, outputs: list[str]) -> None:
     try:
-        figure = FIGURES[name](StudyView.open(store))
+        drawn = produce(FIGURES[name], store)
     except NoRuns as missing:  # the study has the blocks but not the models this figure compares
-        figure, ax = plt.subplots(figsize=(6, 1.5))
+        drawn, ax = plt.subplots(figsize=(6, 1.5))
         ax.axis("off")
         ax.text(0.5, 0.5, f"{name}: nothing to draw in this study\n({missing})", ha="center", va="center")
-    save(figure, FIGURES[name].__doc__, outputs)
-
-
-def save(figure: plt.Figure, caption: str, outputs: list[str]) -> None:
-    for out in outputs:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(out, bbox_inches="tight", dpi=150, metadata={"Title": caption.split(":")[0]})
-    plt.close(figure)
+    save(drawn, FIGURES[name].__doc__, outputs)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,5 +1,5 @@
-"""The command line shared by the figure and table renderers: NAME --store STUDY --out FILES,
-and the writers of a table's three formats."""
+"""The command line shared by the figure and table renderers: NAME [--store STUDY] --out FILES,
+and the writers of a figure's and a table's files."""
 from __future__ import annotations
 
 import argparse
@@ -42,14 +42,26 @@ def write_table(table: pd.DataFrame, caption: str, display: pd.DataFrame, output
             raise SystemExit(f"unknown table format {out.suffix!r} for {out}; use .csv, .md or .tex")
 
 
+def save(figure, caption: str, outputs: list[str]) -> None:
+    """A figure in each output's format (PDF, PNG), its title the caption's first clause."""
+    import matplotlib.pyplot as plt  # here, not at the top: writing a table needs no matplotlib
+
+    for out in outputs:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(out, bbox_inches="tight", dpi=150, metadata={"Title": caption.split(":")[0]})
+    plt.close(figure)
+
+
 def render_main(
-    module: str, registry: Registry, render: Callable[[str, str, list[str]], None], formats: str,
+    module: str, registry: Registry, render: Callable[[str, str | None, list[str]], None], formats: str,
     argv: list[str] | None = None,
 ) -> None:
     p = argparse.ArgumentParser(prog=f"python -m {module}", description=f"Render one {registry.kind}.")
     p.add_argument("name", help=f"one of {', '.join(registry.names())}")
-    p.add_argument("--store", required=True, help="the merged study.zarr")
+    p.add_argument("--store", help="the merged study.zarr (for every one that reads study blocks)")
     p.add_argument("--out", nargs="+", required=True, help=f"output files ({formats})")
     a = p.parse_args(argv)
     registry.check(a.name)
+    if registry[a.name].reads and a.store is None:
+        p.error(f"{registry.kind} {a.name!r} reads the study blocks {', '.join(registry[a.name].reads)}: pass --store")
     render(a.name, a.store, a.out)

@@ -46,30 +46,7 @@ def manifest_by_run(recorded: dict[str, list]) -> dict[str, dict]:
     return groups
 
 
-def reader(registry, name: str, reads: tuple[str, ...]):
-    """Register a figure or table function with the block-name prefixes it reads."""
-    def add(fn):
-        fn.reads = reads
-        return registry.register(name)(fn)
-    return add
-
-
-def reads_any(fn, blocks: list[str]) -> bool:
-    """Whether a study with these blocks has one the figure or table reads."""
-    return any(b.startswith(p) for b in blocks for p in fn.reads)
-
-
 PREFERRED_BACKBONES = ("wrn16_4", "lenet", "small_cnn")  # the papers' main backbone, then the toy ones
-
-
-def runs_in(root: xr.Dataset, *prefixes: str, exact: bool = False) -> np.ndarray:
-    """Boolean mask over runs: members of a block whose name starts with one of the prefixes
-    (with `exact`, whose name is one of them)."""
-    blocks = list(plain(root.block.values))
-    wanted = [i for i, b in enumerate(blocks) if any(b == p if exact else b.startswith(p) for p in prefixes)]
-    if not wanted:
-        return np.zeros(root.sizes["run"], dtype=bool)
-    return root.membership.values[:, wanted].any(axis=1)
 
 
 def main_backbone(root: xr.Dataset, runs: np.ndarray) -> str:

@@ -1,22 +1,20 @@
 """Synthetic experiments of the balanced-geometry theory (no training, no study needed): tables
-(DataFrame out) and figures (matplotlib figure out), one function each.
+(DataFrame out) and figures (matplotlib figure out), one function each, in the figure and table
+registries with reads=() (so every study renders them).
 
-    python -m osrstudy.synthetic geo_table2_far_vs_dimension --out far.csv far.md far.tex
-    python -m osrstudy.synthetic geo_fig02_far_vs_dimension --out far.pdf far.png
+    python -m osrstudy.tables geo_table2_far_vs_dimension --out far.csv far.md far.tex
+    python -m osrstudy.figures geo_fig02_far_vs_dimension --out far.pdf far.png
 """
 from __future__ import annotations
-
-import argparse
 
 import numpy as np
 import pandas as pd
 
-from osrstudy.registry import Registry
-from osrstudy.render_cli import write_table
+from osrstudy.codes import simplex_code
+from osrstudy.readers import figure, table
+from osrstudy.scorers import ratio_score
 from osrstudy.theory import algorithm1_thresholds, far_vs_dimension
 
-SYNTHETIC = Registry("synthetic table")
-SYNTHETIC_FIGURES = Registry("synthetic figure")
 LOST = np.nan  # a number the paper's text extraction lost: stored missing, never guessed
 
 # Balanced-geometry paper, section 8.3, Table 2 (K = 4, tau = 0.2): what survived extraction.
@@ -31,7 +29,17 @@ PAPER_ALGORITHM1 = {0: (30, 0.038, 0.0101, 0.207), 1: (30, 0.040, 0.0112, 0.228)
 ALGORITHM1_SETUP = {"K": 4, "d": 8, "n_per_class": 30, "sigma": 0.115, "eps": 0.05, "gamma": 0.05, "seed": 0}
 
 
-@SYNTHETIC.register("geo_table1_algorithm1")
+def readable(table: pd.DataFrame) -> pd.DataFrame:
+    """Floats to 4 significant digits, integers as they are, missing numbers as 'lost'."""
+    def cell(v):
+        if isinstance(v, (float, np.floating)):
+            return "lost" if np.isnan(v) else f"{v:.4g}"
+        return str(v)
+
+    return table.map(cell)
+
+
+@table("geo_table1_algorithm1", display=readable)
 def algorithm1_table() -> pd.DataFrame:
     """Balanced-geometry paper, section 8.3, Table 1: Algorithm 1's per-class R2 mean, tail scale
     and threshold for a target miss rate of 5 %, without and with the DKW correction, on a
@@ -39,9 +47,6 @@ def algorithm1_table() -> pd.DataFrame:
     paper's threshold is 20.4-20.5 times its scale in every row, which mean + scale
     sqrt(2 log(1 / eps)) cannot give for any eps with its means: its threshold rule (or scale) is
     not the one the surviving text of equation 25 states; ours follows the text."""
-    from osrstudy.codes import simplex_code
-    from osrstudy.scorers import ratio_score
-
     s = ALGORITHM1_SETUP
     rng = np.random.default_rng(s["seed"])
     prototypes = simplex_code(s["K"], s["d"])
@@ -59,7 +64,7 @@ def algorithm1_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@SYNTHETIC.register("geo_table2_far_vs_dimension")
+@table("geo_table2_far_vs_dimension", display=readable)
 def far_table() -> pd.DataFrame:
     """Balanced-geometry paper, section 8.3, Table 2: false-acceptance rate of a K = 4 simplex with
     the R <= 0.2 rule for unknowns uniform on the sphere, empirical vs the Theorem 13 (iii) bound,
@@ -70,7 +75,7 @@ def far_table() -> pd.DataFrame:
     return table
 
 
-@SYNTHETIC_FIGURES.register("geo_fig02_far_vs_dimension")
+@figure("geo_fig02_far_vs_dimension")
 def far_figure():
     """Balanced-geometry paper, Figure 2: false-acceptance rate against the embedding dimension,
     empirical (100,000 unknowns uniform on the sphere) and the Theorem 13 (iii) bound, K = 4,
@@ -93,34 +98,3 @@ def far_figure():
     ax.set_title("FAR vs dimension (regenerates Fig. 2 of the geometry paper)", fontsize=9)
     fig.tight_layout()
     return fig
-
-
-def readable(table: pd.DataFrame) -> pd.DataFrame:
-    """Floats to 4 significant digits, integers as they are, missing numbers as 'lost'."""
-    def cell(v):
-        if isinstance(v, (float, np.floating)):
-            return "lost" if np.isnan(v) else f"{v:.4g}"
-        return str(v)
-
-    return table.map(cell)
-
-
-def main(argv: list[str] | None = None) -> None:
-    from osrstudy.figures import save
-
-    names = SYNTHETIC.names() + SYNTHETIC_FIGURES.names()
-    p = argparse.ArgumentParser(prog="python -m osrstudy.synthetic", description=__doc__.split("\n")[0])
-    p.add_argument("name", help=f"one of {', '.join(names)}")
-    p.add_argument("--out", nargs="+", required=True, help="output files (.csv, .md, .tex; or .pdf, .png)")
-    a = p.parse_args(argv)
-    if a.name in SYNTHETIC_FIGURES:
-        fn = SYNTHETIC_FIGURES[a.name]
-        save(fn(), fn.__doc__, a.out)
-        return
-    fn = SYNTHETIC[a.name]
-    table = fn()
-    write_table(table, fn.__doc__, readable(table), a.out)
-
-
-if __name__ == "__main__":
-    main()

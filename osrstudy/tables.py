@@ -12,31 +12,19 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 import yaml
 
-from osrstudy.registry import Registry
+from osrstudy import synthetic  # noqa: F401  (registers the synthetic tables)
+from osrstudy.readers import TABLES, Selection, produce, table
 from osrstudy.render_cli import render_main, write_table
-from osrstudy.study_frames import (
-    NoRuns, StudyView, factor_frame, main_backbone, own_score, reader, reads_any, runs_in, summary_frame,
-)
+from osrstudy.study_frames import NoRuns, factor_frame, main_backbone, own_score, summary_frame
 
-TABLES: Registry[Callable[[xr.Dataset], pd.DataFrame]] = Registry("table")
 LOST = "lost"  # how the paper files mark a number the text extraction lost
 GEOMETRY = ["sce", "simplex", "harmonic", "learned"]
-
-
-def table(name: str, reads: tuple[str, ...]):
-    return reader(TABLES, name, reads)
-
-
-def applies(name: str, blocks: list[str]) -> bool:
-    """Whether the study has a block the table reads."""
-    return reads_any(TABLES[name], blocks)
 
 
 def paper(name: str) -> dict:
@@ -71,18 +59,19 @@ def beside(ours: pd.Series, paper_value, **keys) -> dict:
             "paper_note": note(paper_value)}
 
 
-@table("jn_table1_protocol_a", reads=("protocol_a",))
-def protocol_a(root: xr.Dataset) -> pd.DataFrame:
+@table("jn_table1_protocol_a", reads=("protocol_a*",))
+def protocol_a(study: Selection) -> pd.DataFrame:
     """Jacobian-norm paper, Table 1 (Protocol A): closed-set accuracy and AUROC (%) per method,
     backbone and dataset, ours beside the paper's; each method detects by its own score."""
+    root = study.root
     spec = paper("jacobian_norm_table1")
-    in_study = set(factor_frame(root, runs_in(root, "protocol_a")).dataset)
+    in_study = set(factor_frame(root, study.runs()).dataset)
     rows = []
     for row in spec["rows"]:
         ours = row.get("ours")
         if ours is None or not in_study & set(spec["datasets"]):
             continue
-        runs = runs_in(root, ours["block"]) & (root.loss == ours["loss"]).values
+        runs = study.runs(*ours["blocks"]) & (root.loss == ours["loss"]).values
         backbones = {ours["backbone"], "resnet18_64" if ours["backbone"] == "resnet18" else ours["backbone"]}
         runs &= np.isin(root.backbone.values, list(backbones))
         frame = summary_frame(root, runs, scorer=own_score(root)) if runs.any() else pd.DataFrame(columns=["dataset"])
@@ -94,20 +83,20 @@ def protocol_a(root: xr.Dataset) -> pd.DataFrame:
                 rows.append(beside(mine, value, method=row["method"], arch=row["arch"], dataset=dataset, metric=metric))
     # datasets of this study the paper does not have (digits, Fashion-MNIST): ours alone
     known = set(spec["datasets"])
-    runs = runs_in(root, "protocol_a")
-    frame = summary_frame(root, runs, scorer=own_score(root))
+    frame = summary_frame(root, study.runs(), scorer=own_score(root))
     for (dataset, loss, backbone), group in frame[~frame.dataset.isin(known)].groupby(["dataset", "loss", "backbone"]):
         for metric in spec["metrics"]:
             rows.append(beside(group[metric], None, method=loss, arch=backbone, dataset=dataset, metric=metric))
     return pd.DataFrame(rows)
 
 
-@table("jn_table2_protocol_b", reads=("protocol_b",))
-def protocol_b(root: xr.Dataset) -> pd.DataFrame:
+@table("jn_table2_protocol_b", reads=("protocol_b*",))
+def protocol_b(study: Selection) -> pd.DataFrame:
     """Jacobian-norm paper, Table 2 (Protocol B): macro-F1 (%) of the K + 1-way decision at the
     threshold rejecting 10 % of validation, per out-of-distribution set, ours beside the paper's."""
+    root = study.root
     spec = paper("jacobian_norm_table2")
-    runs = runs_in(root, "protocol_b")
+    runs = study.runs()
     eval_sets = [str(e) for e in root.eval_set.values if e != "held_out"]
     rows, shown = [], set()
     for row in spec["rows"]:
@@ -119,7 +108,7 @@ def protocol_b(root: xr.Dataset) -> pd.DataFrame:
         if (ours["block"], ours["loss"], backbone) in shown:
             continue
         shown.add((ours["block"], ours["loss"], backbone))
-        mine = runs_in(root, ours["block"], exact=True) & (root.loss == ours["loss"]).values
+        mine = study.runs(ours["block"]) & (root.loss == ours["loss"]).values
         mine &= (root.backbone == backbone).values
         sets = {name: value for name, value in zip(spec["eval_sets"], row["paper"])}
         per_set = {e: summary_frame(root, mine, scorer=own_score(root), eval_set=e)["macro_f1"] for e in eval_sets}
@@ -132,15 +121,16 @@ def protocol_b(root: xr.Dataset) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@table("jn_table3_ablation", reads=("table3_",))
-def ablation(root: xr.Dataset) -> pd.DataFrame:
+@table("jn_table3_ablation", reads=("table3_*",))
+def ablation(study: Selection) -> pd.DataFrame:
     """Jacobian-norm paper, Table 3 (ablation of N, m, W, A, S; SCE without m-OvR): AUROC,
     accuracy and DetACC (%) per row and dataset, sample-wise loss score, ours beside the paper's;
     `status` says whether the row's switches are certain or reconstructed."""
+    root = study.root
     spec = paper("jacobian_norm_table3")
     rows = []
     for name, row in spec["rows"].items():
-        runs = runs_in(root, f"table3_{name}", exact=True)  # table3_b is a prefix of table3_baseline
+        runs = study.runs(f"table3_{name}")
         frame = summary_frame(root, runs, scorer="loss")
         datasets = sorted(set(frame.dataset))
         paper_values = dict(zip(spec["datasets"], row["paper"]))
@@ -154,18 +144,19 @@ def ablation(root: xr.Dataset) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def geometry_runs(root: xr.Dataset) -> np.ndarray:
-    return runs_in(root, "geometry") & np.isin(root.loss.values, GEOMETRY)
+def geometry_runs(study: Selection) -> np.ndarray:
+    return study.runs() & np.isin(study.root.loss.values, GEOMETRY)
 
 
-@table("geo_table3_geometry", reads=("geometry",))
-def geometry(root: xr.Dataset) -> pd.DataFrame:
+@table("geo_table3_geometry", reads=("geometry*",))
+def geometry(study: Selection) -> pd.DataFrame:
     """Balanced-geometry paper, Table 3: prototype geometry (barycentre norm, CV of radii, CV of
     pairwise distances, tangent-ball threshold tau*) per dataset and representation, mean over
     splits, ours beside the paper's (CE: class means of the training embeddings)."""
+    root = study.root
     spec = paper("geometry_tables")["table3"]
     expected = {(r["dataset"], r["loss"]): r["paper"] for r in spec["rows"]}
-    runs = geometry_runs(root)
+    runs = geometry_runs(study)
     frame = factor_frame(root, runs)[["dataset", "loss"]]
     for diagnostic in spec["diagnostics"]:
         frame[diagnostic] = root.geometry.sel(diagnostic=diagnostic).values[runs]
@@ -193,13 +184,14 @@ def accuracy_means(root: xr.Dataset, runs: np.ndarray) -> pd.Series:
     return frame.groupby(["dataset", "loss"])["accuracy"].mean()
 
 
-@table("geo_table4_best_scorer", reads=("geometry",))
-def best_scorer(root: xr.Dataset) -> pd.DataFrame:
+@table("geo_table4_best_scorer", reads=("geometry*",))
+def best_scorer(study: Selection) -> pd.DataFrame:
     """Balanced-geometry paper, Table 4 (given there for CIFAR-100 only): the best scorer per
     representation and its AUROC, with closed-set accuracy (%), ours for every dataset of the
     study beside the paper's (where it reports them)."""
+    root = study.root
     spec = {(r["dataset"], r["loss"]): r for r in paper("geometry_tables")["table4"]["rows"]}
-    runs = geometry_runs(root)
+    runs = geometry_runs(study)
     means, accuracy = scorer_means(root, runs), accuracy_means(root, runs)
     rows = []
     for (dataset, loss), group in means.groupby(["dataset", "loss"]):
@@ -215,13 +207,14 @@ def best_scorer(root: xr.Dataset) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@table("geo_table5_ce_vs_prototypes", reads=("geometry",))
-def ce_vs_prototypes(root: xr.Dataset) -> pd.DataFrame:
+@table("geo_table5_ce_vs_prototypes", reads=("geometry*",))
+def ce_vs_prototypes(study: Selection) -> pd.DataFrame:
     """Balanced-geometry paper, Table 5: per dataset, the best CE scorer against the best
     prototype representation and scorer (AUROC %), ours beside the paper's (most of its numbers
     were lost in extraction)."""
+    root = study.root
     spec = {r["dataset"]: r for r in paper("geometry_tables")["table5"]["rows"]}
-    means = scorer_means(root, geometry_runs(root))
+    means = scorer_means(root, geometry_runs(study))
     rows = []
     for dataset, group in means.groupby("dataset"):
         ce, protos = group[group.loss == "sce"], group[group.loss != "sce"]
@@ -244,12 +237,13 @@ def ce_vs_prototypes(root: xr.Dataset) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@table("geo_table6_ratio_gap", reads=("geometry",))
-def ratio_gap(root: xr.Dataset) -> pd.DataFrame:
+@table("geo_table6_ratio_gap", reads=("geometry*",))
+def ratio_gap(study: Selection) -> pd.DataFrame:
     """Balanced-geometry paper, Table 6: on learned-prototype embeddings, the best post-hoc scorer
     against the ratio scores R and R2 (AUROC %) and the gap, ours beside the paper's."""
+    root = study.root
     spec = {r["dataset"]: r for r in paper("geometry_tables")["table6"]["rows"]}
-    means = scorer_means(root, geometry_runs(root) & (root.loss == "learned").values)
+    means = scorer_means(root, geometry_runs(study) & (root.loss == "learned").values)
     rows = []
     for dataset, group in means.groupby("dataset"):
         by = group.set_index("scorer")["mean"]
@@ -268,18 +262,19 @@ def ratio_gap(root: xr.Dataset) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@table("scorer_grid", reads=("protocol_a", "geometry"))
-def scorer_grid(root: xr.Dataset) -> pd.DataFrame:
+@table("scorer_grid", reads=("protocol_a*", "geometry*"))
+def scorer_grid(study: Selection) -> pd.DataFrame:
     """Beyond both papers: AUROC (%) of every loss under every scorer, Protocol A (main backbone)
     and the geometry study, mean ± std over splits: which detector suits which representation."""
+    root = study.root
     frames = []
-    for prefix in ("protocol_a", "geometry"):
-        runs = runs_in(root, prefix)
+    for pattern in study.reads:
+        runs = study.runs(pattern)
         if not runs.any():
             continue
-        if prefix == "protocol_a":
+        if pattern == "protocol_a*":
             runs &= (root.backbone == main_backbone(root, runs)).values
-        frames.append(scorer_means(root, runs).assign(study_part=prefix))
+        frames.append(scorer_means(root, runs).assign(study_part=pattern.rstrip("*")))
     return pd.concat(frames, ignore_index=True)[["study_part", "dataset", "loss", "scorer", "mean", "std", "n"]]
 
 
@@ -303,14 +298,13 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def render(name: str, store: str | Path, outputs: list[str]) -> None:
-    root = StudyView.open(store).root
-    caption = TABLES[name].__doc__
+def render(name: str, store: str | Path | None, outputs: list[str]) -> None:
+    fn = TABLES[name]
     try:
-        frame = TABLES[name](root)
+        frame = produce(fn, store)
     except NoRuns as missing:  # the study has the blocks but not what this table compares
         frame = pd.DataFrame({"note": [f"nothing to tabulate in this study: {missing}"]})
-    write_table(frame, caption, readable(frame), outputs)
+    write_table(frame, fn.__doc__, (fn.display or readable)(frame), outputs)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,7 +8,7 @@ import xarray as xr
 import yaml
 
 from osrstudy.figures import FIGURES
-from osrstudy.synthetic import SYNTHETIC, SYNTHETIC_FIGURES
+from osrstudy.readers import applies
 from osrstudy.tables import TABLES
 from test_workflow import snakemake
 
@@ -31,16 +31,14 @@ def reduced(workdir: Path, config: str, splits: list[int]) -> str:
 
 
 def test_the_demo_renders_each_figure_and_table_its_blocks_support(tmp_path):
-    from osrstudy import figures, tables
-
     config = reduced(tmp_path, "config/demo.yaml", [0, 1])
     snakemake(tmp_path, "--cores", "2", "--config", f"study={config}")
     out, blocks = tmp_path / "results/demo_reduced", ["protocol_a"]
-    expected = [n for n in FIGURES.names() if figures.applies(n, blocks)]
-    assert len(expected) >= 5 and "jn_fig07_k_scan" not in expected
-    for name in expected + SYNTHETIC_FIGURES.names():
+    expected = [n for n in FIGURES.names() if applies(FIGURES[n], blocks)]
+    assert len(expected) >= 6 and "jn_fig07_k_scan" not in expected and "geo_fig02_far_vs_dimension" in expected
+    for name in expected:
         assert (out / f"figures/{name}.png").stat().st_size > 5_000, name
-    for name in [n for n in TABLES.names() if tables.applies(n, blocks)] + SYNTHETIC.names():
+    for name in [n for n in TABLES.names() if applies(TABLES[n], blocks)]:
         assert "nothing to tabulate" not in (out / f"tables/{name}.md").read_text(), name
 
 
@@ -52,10 +50,10 @@ def test_every_block_trains_and_every_figure_and_table_renders(tmp_path):
     assert "geometry: 3 runs; 1 left out: a simplex of K = 6 prototypes needs d >= K - 1 = 5" in log
 
     out = tmp_path / "results/demo_full_reduced"
-    for name in FIGURES.names() + SYNTHETIC_FIGURES.names():
+    for name in FIGURES.names():
         for suffix in ("pdf", "png"):
             assert (out / f"figures/{name}.{suffix}").stat().st_size > 5_000, name
-    for name in TABLES.names() + SYNTHETIC.names():
+    for name in TABLES.names():
         for suffix in ("csv", "md", "tex"):
             assert (out / f"tables/{name}.{suffix}").stat().st_size > 100, name
 

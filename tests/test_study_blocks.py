@@ -127,15 +127,21 @@ def test_full_study_shares_runs_between_tables():
     assert len({json.dumps(r["train"], sort_keys=True) for r in runs}) == len(runs)
 
 
-def test_block_lookup_by_prefix_or_exact_name():
+def test_blocks_are_selected_by_exact_name_or_declared_pattern_only():
     import xarray as xr
 
-    from osrstudy.study_frames import runs_in
+    from osrstudy.readers import Selection
+    from osrstudy.study_frames import StudyView
 
     blocks = ["table3_b", "table3_baseline", "protocol_a", "protocol_a_movr"]
     membership = np.array([[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1]], dtype=bool)
     root = xr.Dataset({"membership": (("run", "block"), membership)}, coords={"block": blocks, "run": ["x", "y", "z"]})
-    assert runs_in(root, "table3_b").tolist() == [True, True, False]  # a prefix: table3_baseline too
-    assert runs_in(root, "table3_b", exact=True).tolist() == [True, False, False]
-    assert runs_in(root, "protocol_a").tolist() == [False, True, True]
-    assert runs_in(root, "geometry").tolist() == [False, False, False]
+    study = Selection(StudyView(root, Path("unused"), {}), reads=("table3_*", "protocol_a*", "geometry"))
+    assert study.runs("table3_b").tolist() == [True, False, False]  # never table3_baseline
+    assert study.runs("table3_*").tolist() == [True, True, False]
+    assert study.runs("protocol_a*").tolist() == [False, True, True]
+    assert study.runs("protocol_a").tolist() == [False, True, False]
+    assert study.runs("geometry").tolist() == [False, False, False]
+    assert study.runs().tolist() == [True, True, True]
+    with pytest.raises(ValueError, match="does not declare"):
+        study.runs("tsne_*")

@@ -1,15 +1,14 @@
-# Tables read only the merged store (see merged_store in common.smk); each is rendered when the
-# study has a block it reads. Synthetic tables of the theory need no study (synthetic.smk).
-from osrstudy.synthetic import SYNTHETIC
-from osrstudy.tables import TABLES, applies as table_applies
+# One rule renders every table: those that read study blocks from the merged store, rendered when
+# the study has such a block, and the theory's synthetic tables (reads=()), which need no study.
+from osrstudy.tables import TABLES
 
-STUDY_TABLES = [name for name in TABLES.names() if table_applies(name, list(STUDY["blocks"]))]
+STUDY_TABLES = [name for name in TABLES.names() if applies(TABLES[name], list(STUDY["blocks"]))]
 TABLE_FORMATS = ["csv", "md", "tex"]
 
 
 rule table:
     input:
-        merged_store,
+        lambda wildcards: study_input(TABLES, wildcards.table),
     output:
         csv=f"{OUT}/tables/{{table}}.csv",
         md=f"{OUT}/tables/{{table}}.md",
@@ -29,5 +28,8 @@ rule table:
 
 rule tables:
     input:
-        expand(f"{OUT}/tables/{{table}}.{{ext}}", table=STUDY_TABLES, ext=TABLE_FORMATS),
-        expand(f"{OUT}/tables/{{experiment}}.{{ext}}", experiment=SYNTHETIC.names(), ext=TABLE_FORMATS),
+        expand(
+            f"{OUT}/tables/{{table}}.{{ext}}",
+            table=STUDY_TABLES,
+            ext=TABLE_FORMATS,
+        ),
