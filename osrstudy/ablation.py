@@ -26,7 +26,8 @@ def loss_entry(switches: dict) -> dict:
     if switches["ovr"]:
         # T scales cosines in [-1, 1]; without N the logits are raw dot products, and T = 32 on
         # them diverged (NaN loss on digits), so T = 1 there: our reading, the paper is silent.
-        return {"name": "movr", "options": {"normalize": n, "margin": MARGIN if m else 0.0, "scale_T": 32.0 if n else 1.0}}
+        options = {"normalize": n, "margin": MARGIN if m else 0.0, "scale_T": 32.0 if n else 1.0}
+        return {"name": "movr", "options": options}
     if n:
         return {"name": "nsce", "options": {"margin": MARGIN if m else 0.0}}
     return {"name": "sce", "options": {}}

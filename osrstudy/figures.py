@@ -24,7 +24,14 @@ from osrstudy import synthetic  # noqa: E402, F401  (registers the synthetic fig
 from osrstudy.readers import FIGURES, Selection, figure, produce  # noqa: E402
 from osrstudy.render_cli import render_main, save  # noqa: E402
 from osrstudy.study_frames import (  # noqa: E402
-    NoRuns, factor_frame, history_frame, main_backbone, per_sample_frame, plain, readable_factor, summary_frame,
+    NoRuns,
+    factor_frame,
+    history_frame,
+    main_backbone,
+    per_sample_frame,
+    plain,
+    readable_factor,
+    summary_frame,
 )
 
 DYNAMICS = {"dbi": "DBI (intra / inter)", "inter_class_distance": "mean inter-class distance",
@@ -90,7 +97,8 @@ def prototype_jacobian_norms(study: Selection) -> plt.Figure:
     representations (CE, simplex, harmonic, learned prototypes)."""
     return jacobian_histograms(study, study.runs(),
                                "Jacobian norm of prototype representations, known vs unknown test samples\n"
-                               "(Fig. 3 of the Jacobian-norm paper applied to the geometry paper's models; beyond both papers)")
+                               "(Fig. 3 of the Jacobian-norm paper applied to the geometry paper's models; "
+                               "beyond both papers)")
 
 
 @figure("jn_fig04_interpolation", reads=("protocol_a*",))
@@ -276,7 +284,8 @@ def tsne(study: Selection) -> plt.Figure:
 
     root = study.root
     runs = study.runs() & (root.split == root.split.min()).values
-    models = {readable_factor(b, "tsne_"): run for run, b in zip(plain(root.run.values[runs]), plain(root.blocks.values[runs]))}
+    models = {readable_factor(b, "tsne_"): run
+              for run, b in zip(plain(root.run.values[runs]), plain(root.blocks.values[runs]))}
     order = ["sce", "movr", "ours"]
     names = sorted(models, key=lambda m: order.index(m) if m in order else len(order))  # one run per model
     ids = [models[m] for m in names]
@@ -303,7 +312,8 @@ def tsne(study: Selection) -> plt.Figure:
 
 
 SCANS = {"scan_scale_T": ("scale_T", "scale T"), "scan_margin": ("margin", "margin m"),
-         "scan_weight_decay": ("weight_decay", "weight decay"), "scan_self_supervision": ("self_supervision", "lambda_self")}
+         "scan_weight_decay": ("weight_decay", "weight decay"),
+         "scan_self_supervision": ("self_supervision", "lambda_self")}
 
 
 @figure("jn_fig15_hyperparameters", reads=tuple(SCANS))

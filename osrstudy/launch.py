@@ -81,7 +81,8 @@ def tail(path: str | Path, n: int = TAIL_LINES) -> str:
         return "(no log)"
 
 
-ENDED = {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "TIMEOUT"}
+ENDED = {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
+         "TIMEOUT"}
 GONE = ENDED | {None}  # squeue answers after which a job without a result will not make one (None: unlisted)
 
 
@@ -219,7 +220,8 @@ def submit(spec: dict, record_path: Path, checkpoint_dir: str, launcher: str, jo
     else:
         executor = make_executor(launcher, Path(jobs_dir), timeout_min, threads, slurm)
         executor.update_parameters(name=run_id)
-        job = executor.submit(TrainJob(), spec, str(staging), checkpoint_dir, threads, data_root or None, jacobian_chunk)
+        job = executor.submit(TrainJob(), spec, str(staging), checkpoint_dir, threads, data_root or None,
+                              jacobian_chunk)
         info["jobs_dir"] = str(Path(jobs_dir).resolve())
         print(f"[{run_id}] submitted to {launcher} as job {job.job_id}; job logs in {jobs_dir}", flush=True)
     record_path.parent.mkdir(parents=True, exist_ok=True)

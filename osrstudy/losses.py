@@ -295,7 +295,8 @@ class PrototypeLoss(Loss):
     def _loss(self, d2, y):
         own = d2.gather(1, y[:, None]).squeeze(1)
         rivals = mean_rival(d2, own)  # before the cross-entropy: autograd sums gradients in creation order
-        return F.cross_entropy(-d2, y, reduction="none") + self.compactness * own + self.ratio * own / rivals.clamp_min(LOSS_FLOOR)
+        ce = F.cross_entropy(-d2, y, reduction="none")
+        return ce + self.compactness * own + self.ratio * own / rivals.clamp_min(LOSS_FLOOR)
 
     def forward(self, z, y):
         return self._loss(self.squared_distances(z), y).mean()

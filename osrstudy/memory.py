@@ -69,7 +69,8 @@ def free_bytes(device: torch.device) -> int:
     return available or 8 << 30
 
 
-def jacobian_chunk(norms: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, budget_bytes: int | None = None) -> int:
+def jacobian_chunk(norms: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                   budget_bytes: int | None = None) -> int:
     """The largest power-of-two chunk (at most MAX_CHUNK) whose Jacobian pass fits `budget_bytes` (default:
     half the device's free memory), from the peak of a two-sample probe. Peak memory grows as
     a + b n with a >= 0, so n x peak(2) / 2 bounds peak(n) for n >= 2: the chunk is safe."""

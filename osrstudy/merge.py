@@ -21,9 +21,9 @@ import xarray as xr
 import zarr
 
 from osrstudy import atomic, manifest
+from osrstudy.store import SUMMARY_GROUP, ZARR_FORMAT, open_run, provenance
 from osrstudy.study import expansion, job_spec, load_study
 from osrstudy.study_state import spec_hash
-from osrstudy.store import SUMMARY_GROUP, ZARR_FORMAT, open_run, provenance
 
 RUN_METADATA = ("wall_seconds", "train_seconds", "peak_memory_bytes", "device", "host", "threads")
 

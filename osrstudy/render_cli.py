@@ -22,7 +22,8 @@ def latex(display: pd.DataFrame, caption: str) -> str:
     """A booktabs table (plain tabular; no pandas Styler, which needs jinja2)."""
     head = " & ".join(latex_escape(c) for c in display.columns)
     body = "\n".join(" & ".join(latex_escape(v) for v in row) + r" \\" for row in display.itertuples(index=False))
-    return (f"\\begin{{table}}\n\\caption{{{latex_escape(caption)}}}\n\\begin{{tabular}}{{{'l' * len(display.columns)}}}\n"
+    columns = "l" * len(display.columns)
+    return (f"\\begin{{table}}\n\\caption{{{latex_escape(caption)}}}\n\\begin{{tabular}}{{{columns}}}\n"
             f"\\toprule\n{head} \\\\\n\\midrule\n{body}\n\\bottomrule\n\\end{{tabular}}\n\\end{{table}}\n")
 
 

@@ -148,7 +148,9 @@ def expansion(study: dict) -> tuple[list[dict], list[dict]]:
             add_run(runs, train, name, plan.schedule, plan.evaluation)
         for rule, hit in zip(plan.exclusions, used):
             if not hit:
-                raise StudyConfigError(f"{plan.where}.exclude: {rule} matches no run of the block; correct or remove it")
+                raise StudyConfigError(
+                    f"{plan.where}.exclude: {rule} matches no run of the block; correct or remove it"
+                )
     return list(runs.values()), skipped
 
 
@@ -226,7 +228,8 @@ class BlockPlan:
             ):
                 if split >= len(splits(dataset)):
                     raise StudyConfigError(
-                        f"{self.where}.splits: dataset {dataset!r} has splits 0..{len(splits(dataset)) - 1}; got {split}"
+                        f"{self.where}.splits: dataset {dataset!r} has splits 0..{len(splits(dataset)) - 1}; "
+                        f"got {split}"
                     )
                 cell = Cell(dataset, split, backbone, embed_dim, loss, options, seed)
                 yield RunTraining(cell, TrainingConfig(**training)).as_dict()

@@ -18,7 +18,8 @@ from osrstudy.theory import algorithm1_thresholds, far_vs_dimension
 LOST = np.nan  # a number the paper's text extraction lost: stored missing, never guessed
 
 # Balanced-geometry paper, section 8.3, Table 2 (K = 4, tau = 0.2): what survived extraction.
-PAPER_FAR = {3: (0.1048, 1.0), 5: (0.0088, 0.6645), 8: (LOST, 0.1729), 16: (LOST, 0.0048), 32: (LOST, LOST), 64: (LOST, LOST)}
+PAPER_FAR = {3: (0.1048, 1.0), 5: (0.0088, 0.6645), 8: (LOST, 0.1729), 16: (LOST, 0.0048), 32: (LOST, LOST),
+             64: (LOST, LOST)}
 # Section 8.3, Table 1: per class n, mean, tail scale, threshold (all four columns survived; the
 # set-up's K, d, noise and eps did not, beyond "regular simplex, 4 classes, 30 samples per class").
 PAPER_ALGORITHM1 = {0: (30, 0.038, 0.0101, 0.207), 1: (30, 0.040, 0.0112, 0.228), 2: (30, 0.042, 0.0165, 0.338),

@@ -104,7 +104,8 @@ def protocol_b(study: Selection) -> pd.DataFrame:
         if ours is None:
             continue
         # a study without the paper's backbone (a toy one) shows its main backbone, once per cell
-        backbone = ours["backbone"] if (root.backbone == ours["backbone"]).values[runs].any() else main_backbone(root, runs)
+        has_paper_backbone = (root.backbone == ours["backbone"]).values[runs].any()
+        backbone = ours["backbone"] if has_paper_backbone else main_backbone(root, runs)
         if (ours["block"], ours["loss"], backbone) in shown:
             continue
         shown.add((ours["block"], ours["loss"], backbone))
@@ -134,7 +135,8 @@ def ablation(study: Selection) -> pd.DataFrame:
         frame = summary_frame(root, runs, scorer="loss")
         datasets = sorted(set(frame.dataset))
         paper_values = dict(zip(spec["datasets"], row["paper"]))
-        status = row["status"] + ("; its paper numbers repeat row j's: unreliable" if row.get("paper_unreliable") else "")
+        unreliable = "; its paper numbers repeat row j's: unreliable" if row.get("paper_unreliable") else ""
+        status = row["status"] + unreliable
         for dataset in [*datasets, "average"]:
             mine = frame if dataset == "average" else frame[frame.dataset == dataset]
             for metric, value in zip(spec["metrics"], paper_values.get(dataset, [None] * len(spec["metrics"]))):

@@ -1,9 +1,9 @@
 import copy
 
 import pytest
+from system_packages import FASHION_MNIST_DIR, ensure_fashion_mnist, ensure_slurm
 
 from osrstudy.study import expand_study, job_spec
-from system_packages import FASHION_MNIST_DIR, ensure_fashion_mnist, ensure_slurm
 
 TINY = {
     "name": "tiny",
@@ -17,7 +17,8 @@ TINY = {
 
 def pytest_addoption(parser):
     parser.addoption("--reverse", action="store_true",
-                     help="run the collected tests in reverse order (shows a test that leans on another's side effects)")
+                     help="run the collected tests in reverse order "
+                          "(shows a test that leans on another's side effects)")
 
 
 def pytest_collection_modifyitems(config, items):

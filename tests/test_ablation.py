@@ -35,8 +35,10 @@ def test_one_out_rows_each_remove_a_different_component():
 
 @pytest.mark.parametrize(
     "switches, entry",
-    [({"ovr": True, "N": True, "m": True}, {"name": "movr", "options": {"normalize": True, "margin": 0.5, "scale_T": 32.0}}),
-     ({"ovr": True, "N": False, "m": False}, {"name": "movr", "options": {"normalize": False, "margin": 0.0, "scale_T": 1.0}}),
+    [({"ovr": True, "N": True, "m": True},
+      {"name": "movr", "options": {"normalize": True, "margin": 0.5, "scale_T": 32.0}}),
+     ({"ovr": True, "N": False, "m": False},
+      {"name": "movr", "options": {"normalize": False, "margin": 0.0, "scale_T": 1.0}}),
      ({"ovr": False, "N": True, "m": True}, {"name": "nsce", "options": {"margin": 0.5}}),
      ({"ovr": False, "N": False, "m": False}, {"name": "sce", "options": {}})],
 )
@@ -56,4 +58,5 @@ def test_committed_ablation_config_matches_the_mapping_and_expands():
     runs = expand_study(study)
     assert len(runs) == 14 * 3  # every row is a distinct model on each of 3 splits
     ours = [r["train"] for r in runs if "table3_ours" in r["blocks"]][0]
-    assert (ours["loss"], ours["augment"], ours["self_supervision"], ours["weight_decay"]) == ("movr", "crop_flip", 0.1, 1e-3)
+    switches = (ours["loss"], ours["augment"], ours["self_supervision"], ours["weight_decay"])
+    assert switches == ("movr", "crop_flip", 0.1, 1e-3)

@@ -56,7 +56,8 @@ def test_a_study_path_that_is_no_study_says_so(tmp_path, make, message):
 
 def test_a_loss_option_of_the_wrong_type_fails_before_any_job(tmp_path):
     """Before: scale_T: "big" passed the config check and failed inside the job."""
-    study = load_study(write(tmp_path, GOOD.replace("losses: [sce]", "losses: [{name: movr, options: {scale_T: big}}]")))
+    typo = GOOD.replace("losses: [sce]", "losses: [{name: movr, options: {scale_T: big}}]")
+    study = load_study(write(tmp_path, typo))
     with pytest.raises(StudyConfigError, match=r"option 'scale_T' of loss 'movr'.* is 'big' \(str\); it takes a "
                                                r"number, like its default 32.0"):
         expand_study(study)

@@ -55,6 +55,7 @@ def test_unknown_split_is_refused():
 from osrstudy.data.idx import read_idx, write_idx  # noqa: E402
 from osrstudy.data.mnist import FILES  # noqa: E402
 
+
 def make_idx_dataset(folder, n_train=200, n_test=100, gz=True, seed=0):
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)

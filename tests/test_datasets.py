@@ -159,7 +159,8 @@ def test_cifar100_eighty_twenty_splits_are_recorded_and_deterministic(cifar_root
 
 
 @pytest.mark.parametrize("name, lists", [("cifar_plus10", "cifar_plus"), ("cifar_plus50", "cifar_plus"),
-                                         ("cifar_plus10_cac", "cifar_plus_cac"), ("cifar_plus50_cac", "cifar_plus_cac")])
+                                         ("cifar_plus10_cac", "cifar_plus_cac"),
+                                         ("cifar_plus50_cac", "cifar_plus_cac")])
 def test_cifar_plus_uses_four_cifar10_classes_against_the_listed_cifar100_ones(cifar_root, name, lists):
     from osrstudy.data.splits import split_lists
 
@@ -203,13 +204,15 @@ def test_medmnist_npz_in_the_layout_medmnist_itself_reads(tmp_path, flag, size):
     name = flag if size == 28 else f"{flag}_{size}"
     ds = DATASETS[name]()
     # the medmnist package opens the very same file (its len() checks the real sample counts)
-    theirs = getattr(medmnist, medmnist.INFO[flag]["python_class"])(split="val", root=str(tmp_path / ds.folder), size=size)
+    their_class = getattr(medmnist, medmnist.INFO[flag]["python_class"])
+    theirs = their_class(split="val", root=str(tmp_path / ds.folder), size=size)
     assert theirs.imgs.shape == (30, size, size, 3) and theirs.labels.shape == (30, 1)
     samples = ds.load(str(tmp_path))
     assert samples.images.shape == (160, 3, size, size) and (samples.partition[90:120] == "val").all()
 
 
-@pytest.mark.parametrize("name, inner", [("imagenet_crop", "Imagenet/test"), ("lsun_resize", "LSUN_resize/LSUN_resize")])
+@pytest.mark.parametrize("name, inner", [("imagenet_crop", "Imagenet/test"),
+                                         ("lsun_resize", "LSUN_resize/LSUN_resize")])
 def test_odin_sets_from_their_tarball_layout(tmp_path, name, inner):
     from PIL import Image
 
@@ -235,7 +238,8 @@ def test_odin_sets_from_their_tarball_layout(tmp_path, name, inner):
     original = first.read_bytes()
     first.write_bytes(original[:-9])
     fetch(name, tmp_path / "data", log=lines.append)
-    assert f"1 unpacked file(s) damaged ({inner}/0.jpg: {len(original) - 9} bytes, written as {len(original)})" in lines[-1]
+    damage = f"({inner}/0.jpg: {len(original) - 9} bytes, written as {len(original)})"
+    assert f"1 unpacked file(s) damaged {damage}" in lines[-1]
     assert first.read_bytes() == original
     # a file that changed since its checksum was recorded is not trusted (and not deleted)
     (tmp_path / "data" / "ood" / f"{top}.tar.gz").write_bytes(b"not the same file")

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 import xarray as xr
 import yaml
+from test_workflow import snakemake
 
 from osrstudy.figures import FIGURES
 from osrstudy.readers import applies
 from osrstudy.tables import TABLES
-from test_workflow import snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -67,7 +67,8 @@ def test_every_block_trains_and_every_figure_and_table_renders(tmp_path):
     assert (noise[protocol_b] > 0).all() and (noise[~protocol_b] != noise[~protocol_b]).any()
     assert sorted(set(root.n_known.values[root.membership.sel(block="k_scan").values].tolist())) == [2, 4, 6]
 
-    # Table 3: all fourteen rows (baseline, m-OvR, a-k, ours), each with its run on digits (and the average over datasets)
+    # Table 3: all fourteen rows (baseline, m-OvR, a-k, ours), each with its run on digits (and the
+    # average over datasets)
     ablation = pd.read_csv(out / "tables/jn_table3_ablation.csv")
     assert ablation["row"].nunique() == 14 and (ablation["n"] == 1).all()
     assert set(ablation.dataset) == {"digits", "average"}

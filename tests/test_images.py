@@ -1,8 +1,7 @@
 import numpy as np
 import torch
 
-from osrstudy.images import DeviceImages
-from osrstudy.images import to_device
+from osrstudy.images import DeviceImages, to_device
 
 
 def test_batches_equal_normalising_everything_up_front():

@@ -60,7 +60,8 @@ def test_projection_estimator_is_unbiased_and_tightens_with_projections():
 def test_projection_estimator_is_deterministic_for_a_seed():
     backbone = build_backbone("small_cnn", 1, 4).eval()
     x = torch.randn(5, 1, 8, 8)
-    torch.testing.assert_close(jacobian_norms_estimate(backbone, x, 8, seed=3), jacobian_norms_estimate(backbone, x, 8, seed=3))
+    estimate = jacobian_norms_estimate(backbone, x, 8, seed=3)
+    torch.testing.assert_close(estimate, jacobian_norms_estimate(backbone, x, 8, seed=3))
 
 
 def test_interpolation_norms_equal_norms_at_the_interpolated_points():

@@ -11,13 +11,13 @@ import threading
 import time
 
 import pytest
+from test_workflow import REPO, write_study
 
 from osrstudy import manifest
 from osrstudy.launch import place
 from osrstudy.locks import exclusive
 from osrstudy.store import open_run
 from osrstudy.study import expand_study, job_spec
-from test_workflow import REPO, write_study
 
 
 def long_spec(tiny_study, epochs):
@@ -124,7 +124,8 @@ def test_an_orphaned_job_of_the_run_finishes_before_another_trains_it(tmp_path, 
     holder = threading.Thread(target=hold)
     holder.start()
     held.wait(10)
-    job = subprocess.Popen([sys.executable, "-c", code, json.dumps(spec), str(tmp_path / "run.zarr"), str(tmp_path / "ckpt")],
+    args = [json.dumps(spec), str(tmp_path / "run.zarr"), str(tmp_path / "ckpt")]
+    job = subprocess.Popen([sys.executable, "-c", code, *args],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(4)
     assert job.poll() is None and not (tmp_path / "run.zarr").exists()  # waiting, writing nothing

@@ -78,7 +78,8 @@ def test_every_augmentation_keeps_the_batch_shape(kind):
     assert out.shape == x.shape and torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("registry, name", [(FIGURES, n) for n in FIGURES.names()] + [(TABLES, n) for n in TABLES.names()],
+@pytest.mark.parametrize("registry, name",
+                         [(FIGURES, n) for n in FIGURES.names()] + [(TABLES, n) for n in TABLES.names()],
                          ids=lambda v: v if isinstance(v, str) else v.kind)
 def test_every_figure_and_table_has_a_caption_and_reads_blocks_the_full_study_has(registry, name):
     fn = registry[name]

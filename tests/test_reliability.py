@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
+from conftest import TINY
+from test_workflow import snakemake, write_study
 
 from osrstudy import manifest
 from osrstudy.merge import open_study
 from osrstudy.store import open_run
 from osrstudy.study_frames import StudyView
-from conftest import TINY
-from test_workflow import snakemake, write_study
 
 pytestmark = pytest.mark.slow
 NAME = "reliable"
@@ -143,4 +143,5 @@ def test_two_study_configs_with_one_name_are_refused(study):
     other.write_text((workdir / config).read_text())
     done = snakemake(workdir, "-n", "--config", "study=config/other.yaml", check=False)
     assert done.returncode != 0
-    assert f"holds the results of the study config {config}, and config/other.yaml has the same name" in done.stdout + done.stderr
+    said = done.stdout + done.stderr
+    assert f"holds the results of the study config {config}, and config/other.yaml has the same name" in said

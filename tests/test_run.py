@@ -40,7 +40,8 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_specs):
             raise Preempted
 
     with pytest.raises(Preempted):
-        execute(spec, tmp_path / "resumed.zarr", tmp_path / "ckpt-b", threads=1, on_checkpoint=preempt, log=lambda _: None)
+        execute(spec, tmp_path / "resumed.zarr", tmp_path / "ckpt-b", threads=1, on_checkpoint=preempt,
+                log=lambda _: None)
     assert not (tmp_path / "resumed.zarr").exists()  # no partial store
     lines = []
     execute(spec, tmp_path / "resumed.zarr", tmp_path / "ckpt-b", threads=1, log=lines.append)
@@ -68,7 +69,8 @@ def test_run_store_follows_the_results_contract(tmp_path, tiny_specs):
     # Fig. 4 paths: both ends are known test samples of different classes
     assert samples.interpolation_jacobian_norm.shape == (16, 21)
     ends = samples.pair_index.values
-    by_index = dict(zip(samples["index"].values[samples.partition.values == "test"], samples.label.values[samples.partition.values == "test"]))
+    test = samples.partition.values == "test"
+    by_index = dict(zip(samples["index"].values[test], samples.label.values[test]))
     assert all(by_index[a] >= 0 and by_index[b] >= 0 and by_index[a] != by_index[b] for a, b in ends)
     # DBI of the known test embeddings, against scikit-learn on what the store holds
     from sklearn.metrics import davies_bouldin_score

@@ -4,9 +4,9 @@ requeue mid-training, scancel, a killed snakemake that re-attaches. Skipped, wit
 only where SLURM cannot be started (not root, or no package manager)."""
 import json
 import os
+import shutil
 import signal
 import subprocess
-import shutil
 import sys
 import tempfile
 import time
@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import TINY
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,7 +116,8 @@ def test_tiny_study_runs_through_the_profile_on_real_slurm(slurm, tmp_path):
 
 
 def launch_process(spec, tmp_path, env, name):
-    cmd = [sys.executable, "-m", "osrstudy.launch", "--spec", json.dumps(spec), "--output", str(tmp_path / f"{name}.zarr"),
+    cmd = [sys.executable, "-m", "osrstudy.launch", "--spec", json.dumps(spec),
+           "--output", str(tmp_path / f"{name}.zarr"),
            "--checkpoint-dir", str(tmp_path / "ckpt"), "--jobs-dir", str(tmp_path / "jobs" / name),
            "--record", str(tmp_path / ".launch" / f"{name}.json"), "--launcher", "slurm", "--threads", "1",
            "--slurm", json.dumps({"mem_mb": 1000})]
@@ -143,8 +143,9 @@ def wait_until(predicate, timeout=120, step=0.5):
 
 @pytest.mark.slurm
 def test_requeue_mid_training_resumes_from_the_checkpoint_and_matches(slurm, tmp_path, tiny_study):
-    from osrstudy.run import execute
     from test_run import assert_same_numbers
+
+    from osrstudy.run import execute
 
     # long enough that the job is still training when SLURM kills it for the requeue (SIGTERM, which
     # submitit bypasses, then SIGKILL: seen 4 s later under load, although KillWait is 2 s)
@@ -258,5 +259,6 @@ def test_production_profile_dry_runs_the_study_from_the_repository_root(tmp_path
     assert int(counts["train"]) == n_runs > 1000 and counts["merge"] == "1"
     # the job count per block, and what a block left out with why
     assert f"study study: {n_runs} training jobs" in done.stderr
-    assert "  protocol_a: 200 runs" in done.stderr and "  table3_ours: 25 runs (25 shared with blocks above)" in done.stderr
+    assert "  protocol_a: 200 runs" in done.stderr
+    assert "  table3_ours: 25 runs (25 shared with blocks above)" in done.stderr
     assert "geometry: 95 runs; 5 left out: a simplex of K = 80 prototypes needs d >= K - 1 = 79" in done.stderr

@@ -46,10 +46,12 @@ def test_an_exclusion_matching_nothing_is_an_error_not_silence():
 
 
 def test_scan_crosses_training_values_and_rejects_unknown_keys():
-    runs = expand_study(study(s=block(losses=["sce"], scan={"weight_decay": [0.0, 1e-3], "self_supervision": [0.0, 0.1]})))
+    scan = {"weight_decay": [0.0, 1e-3], "self_supervision": [0.0, 0.1]}
+    runs = expand_study(study(s=block(losses=["sce"], scan=scan)))
     assert sorted((r["train"]["weight_decay"], r["train"]["self_supervision"]) for r in runs) == [
         (0.0, 0.0), (0.0, 0.1), (1e-3, 0.0), (1e-3, 0.1)]
-    with pytest.raises(StudyConfigError, match="'wieght_decay' is not a training parameter.*Did you mean 'weight_decay'"):
+    typo = "'wieght_decay' is not a training parameter.*Did you mean 'weight_decay'"
+    with pytest.raises(StudyConfigError, match=typo):
         expand_study(study(s=block(losses=["sce"], scan={"wieght_decay": [0.0]})))
 
 
@@ -95,7 +97,8 @@ def test_eval_sets_are_a_results_dimension_with_their_samples_stored(tmp_path):
     samples, summary = open_run(tmp_path / "r.zarr")
     assert list(summary.eval_set.values) == ["held_out", "gaussian_noise", "uniform_noise"]
     auroc = summary.results.sel(metric="auroc")
-    assert np.isfinite(auroc.values).all() and (auroc.sel(eval_set="held_out") != auroc.sel(eval_set="uniform_noise")).any()
+    assert np.isfinite(auroc.values).all()
+    assert (auroc.sel(eval_set="held_out") != auroc.sel(eval_set="uniform_noise")).any()
     # closed-set accuracy reads only the known test samples: the same under every eval set
     accuracy = summary.results.sel(metric="accuracy", scorer="msp").values
     assert np.allclose(accuracy, accuracy[0])

@@ -4,23 +4,22 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from test_run import Preempted, assert_same_numbers
 from torch._subclasses.fake_tensor import DynamicOutputShapeException, FakeTensorMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from osrstudy.augment import build_augment, random_crop, random_flip, rotate
 from osrstudy.backbones import BACKBONES, build_backbone
-from osrstudy.run import execute
-from osrstudy.study import StudyConfigError, expand_study, job_spec
 from osrstudy.model import Model
+from osrstudy.run import execute
 from osrstudy.run_spec import TrainingConfig
+from osrstudy.study import StudyConfigError, expand_study, job_spec
 from osrstudy.train import Checkpoints, TrainingData, train
 
 
 def config(**keys) -> TrainingConfig:
     """SGD at lr 0.1 with momentum, no weight decay, no floor, unless the test says otherwise."""
     return TrainingConfig(**{"lr": 0.1, "lr_min": 0.0, "momentum": 0.9, "weight_decay": 0.0, **keys})
-
-from test_run import Preempted, assert_same_numbers
 
 
 @pytest.mark.parametrize(
@@ -234,7 +233,8 @@ def test_a_training_step_never_makes_the_host_wait_for_the_gpu(switches, monkeyp
     augment = build_augment(switches.get("augment", "none"), 32, True, (0.5,) * 3, (0.25,) * 3)
     with FakeTensorMode(allow_non_fake_inputs=True), torch.device("cuda"):
         x = DeviceImages(pixels, (0.5,) * 3, (0.25,) * 3, "cuda", storage="device")
-        background = DeviceImages(pixels, (0.5,) * 3, (0.25,) * 3, "cuda", storage="device") if "background" in switches else None
+        background = (DeviceImages(pixels, (0.5,) * 3, (0.25,) * 3, "cuda", storage="device")
+                      if "background" in switches else None)
         y = torch.arange(64) % 4
         backbone = build_backbone("small_cnn", 3, 8)
         loss = build_loss("ucdsc" if background is not None else "movr", 4, 8, {})

@@ -3,13 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from test_data import make_idx_dataset
 
 from osrstudy.losses import build_loss
 from osrstudy.run import execute
 from osrstudy.store import open_run
 from osrstudy.study import StudyConfigError, expand_study, job_spec
-
-from test_data import make_idx_dataset
 
 
 def test_ucdsc_by_hand():

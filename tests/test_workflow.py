@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
+from conftest import TINY
 
 import osrstudy
-from conftest import TINY
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -50,8 +50,10 @@ def test_merged_store_follows_the_results_contract(finished):
     for factor in ["dataset", "split", "backbone", "normalize", "margin", "scale_T", "embed_dim", "n_known", "seed"]:
         assert root[factor].dims == ("run",), factor
     assert root.results.dims == ("run", "eval_set", "scorer", "metric")
-    assert {"auroc", "oscr", "accuracy", "fpr95", "aupr_in", "aupr_out", "detacc", "macro_f1"} <= set(root.metric.values)
-    assert {"msp", "maxlogit", "energy", "loss", "jacobian", "ratio", "ratio_sq", "knn", "react", "vim", "odin", "openmax"} <= set(root.scorer.values)
+    assert {"auroc", "oscr", "accuracy", "fpr95", "aupr_in", "aupr_out", "detacc", "macro_f1"} <= set(
+        root.metric.values)
+    assert {"msp", "maxlogit", "energy", "loss", "jacobian", "ratio", "ratio_sq", "knn", "react", "vim", "odin",
+            "openmax"} <= set(root.scorer.values)
     assert root.history.dims == ("run", "step", "quantity") and root.step.values.tolist() == [0, 1, 2, 3]
     assert root.geometry.dims == ("run", "diagnostic")
     assert {"dbi", "inter_class_distance", "mean_simplex_defect"} <= set(root.diagnostic.values)
@@ -168,7 +170,8 @@ def test_workflow_lints_clean():
     done = subprocess.run(
         [sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300
     )
-    assert done.returncode == 0 and "Congratulations, your workflow is in a good condition!" in done.stdout + done.stderr, done.stdout + done.stderr
+    said = done.stdout + done.stderr
+    assert done.returncode == 0 and "Congratulations, your workflow is in a good condition!" in said, said
 
 
 def test_data_target_fetches_or_says_where_to_put_files(tmp_path, fashion_mnist):

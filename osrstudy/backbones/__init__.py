@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from osrstudy.backbones.registry import BACKBONES
 from osrstudy.backbones import classifier32, lenet, resnet, small_cnn, wrn  # noqa: F401  (register)
+from osrstudy.backbones.registry import BACKBONES
 
 __all__ = ["BACKBONES", "Embedder", "build_backbone"]
 

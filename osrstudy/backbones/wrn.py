@@ -26,7 +26,8 @@ def wide_resnet(in_channels: int, depth: int, widen: int) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)]
     for group, stride in zip(range(1, 4), (1, 2, 2)):
         for i in range(n):
-            layers.append(PreActBlock(widths[group - 1] if i == 0 else widths[group], widths[group], stride if i == 0 else 1))
+            first = i == 0  # the group's first block changes the width and the stride
+            layers.append(PreActBlock(widths[group - (1 if first else 0)], widths[group], stride if first else 1))
     layers += [nn.BatchNorm2d(widths[3]), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
     return nn.Sequential(*layers)
 

@@ -95,7 +95,8 @@ def training_speed(name: str, device: torch.device, steps: int, batch: int, bf16
         seconds = time.perf_counter() - start
     syncs = sum("synchroniz" in str(w.message) for w in caught)
     mode = "bf16 + channels_last" if bf16 else "fp32"
-    return f"{name} training ({mode}): {steps * batch / seconds:.0f} images/s, {syncs} host-device syncs in {steps} steps"
+    speed = f"{steps * batch / seconds:.0f} images/s"
+    return f"{name} training ({mode}): {speed}, {syncs} host-device syncs in {steps} steps"
 
 
 def synchronize(device: torch.device) -> None:

@@ -142,7 +142,7 @@ class CifarPlus(Dataset):
         parts = [CIFAR10().read(root), CIFAR100().read(root)]
         images = np.concatenate([p[0] for p in parts])
         labels = np.concatenate([parts[0][1], parts[1][1] + 10])
-        partition = np.concatenate([official_partition(l[:n], len(l) - n) for _, l, n in parts])
+        partition = np.concatenate([official_partition(labels[:n], len(labels) - n) for _, labels, n in parts])
         return Samples(images, labels, partition)
 
     folder = ""

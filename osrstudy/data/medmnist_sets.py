@@ -42,7 +42,8 @@ class MedMNIST(Dataset):
         else:
             images = images.transpose(0, 3, 1, 2)
         labels = np.concatenate([y for _, y in parts]).astype(np.int64)
-        partition = np.concatenate([np.full(len(y), p, dtype="<U5") for p, (_, y) in zip(("train", "val", "test"), parts)])
+        partition = np.concatenate([np.full(len(y), p, dtype="<U5")
+                                    for p, (_, y) in zip(("train", "val", "test"), parts)])
         return Samples(np.ascontiguousarray(images, dtype=np.uint8), labels, partition)
 
     def known_splits(self):

@@ -35,7 +35,8 @@ class ArchivedSet:
         top = Path(root or ".") / "ood" / self.archive
         folder = image_folder(top) if top.exists() else None
         if folder is None:
-            raise missing_files_error(self.archive, top, [f"{self.archive}.tar.gz (unpacked)"], "unpack the ODIN tarball there")
+            raise missing_files_error(self.archive, top, [f"{self.archive}.tar.gz (unpacked)"],
+                                      "unpack the ODIN tarball there")
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
         return np.stack([read_jpeg(p) for p in files])
 

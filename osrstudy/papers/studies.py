@@ -86,7 +86,8 @@ PAPER = Scale(
     scan_dataset="cifar10",
     scan_splits=[0, 1, 2, 3, 4],
     k_scan={"dataset": "cifar100", "n_known": [2, 5, 10, 20, 40, 80], "splits": [0, 1, 2, 3, 4]},
-    tsne={"dataset": "mnist", "backbone": "lenet", "splits": [0], "training": {"epochs": 30, "batch_size": 128, "lr": 0.05}},
+    tsne={"dataset": "mnist", "backbone": "lenet", "splits": [0],
+          "training": {"epochs": 30, "batch_size": 128, "lr": 0.05}},
     geometry={"datasets": ["cifar_plus10_cac", "cifar_plus50_cac", "cifar100", "bloodmnist", "pathmnist"],
               "embed_dim": 8, "backbone": "resnet18",
               "exclude": [{"loss": "simplex", "dataset": "cifar100",
@@ -163,7 +164,8 @@ def protocol_b(s: Scale) -> dict:
                 "_AS": {"augment": "crop_flip", "self_supervision": SELF_SUPERVISION}}
     return {
         f"protocol_b{suffix}": {
-            "description": f"Table 2 (macro-F1 at the threshold rejecting 10 % of validation): SCE and m-OvR{suffix.replace('_', ' + ')}",
+            "description": "Table 2 (macro-F1 at the threshold rejecting 10 % of validation): "
+                           f"SCE and m-OvR{suffix.replace('_', ' + ')}",
             "datasets": [b["dataset"]], "splits": [0], "backbones": b["backbones"], "embed_dims": [s.embed_dim],
             "seeds": b["seeds"], "losses": ["sce", OURS], "eval_sets": b["eval_sets"],
             "training": {**s.recipes["small"], "weight_decay": WEIGHT_DECAY, **switches},
@@ -250,8 +252,8 @@ def text(s: Scale) -> str:
 
     # lists and mappings of plain values on one line: a block reads as its factorial
     Dumper.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=scalars(v)))
-    Dumper.add_representer(dict, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v.items(),
-                                                                flow_style=scalars(v.values()) and "description" not in v))
+    Dumper.add_representer(dict, lambda d, v: d.represent_mapping(
+        "tag:yaml.org,2002:map", v.items(), flow_style=scalars(v.values()) and "description" not in v))
     return s.header + yaml.dump(build(s), Dumper=Dumper, sort_keys=False, width=110)
 
 

@@ -37,6 +37,8 @@ STUDY_ZARR = f"{OUT}/study.zarr"
 MERGED = f"{OUT}/merged.json"  # the merge's output: study.zarr itself is replaced atomically, never pre-deleted
 RUN_STORE = f"{OUT}/runs/{{run_id}}.zarr"
 CHECKPOINTS = f"{OUT}/checkpoints"
+
+
 envvars:
     "PATH",
 

@@ -8,13 +8,13 @@ STUDY_DATASETS = sorted(
 
 
 rule data:
+    log:
+        f"{OUT}/logs/data.log",
     localrule: True
+    conda:
+        "../envs/osrstudy.yaml"
     params:
         datasets=" ".join(STUDY_DATASETS),
         root=DATA_ROOT,
-    log:
-        f"{OUT}/logs/data.log",
-    conda:
-        "../envs/osrstudy.yaml"
     shell:
         "python -m osrstudy.data.download {params.datasets} --root {params.root} 2>&1 | tee {log}"

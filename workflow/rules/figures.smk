@@ -22,15 +22,15 @@ rule figure:
             caption="../report/figure.rst",
             category="Figures",
         ),
-    params:
-        store=STUDY_ZARR,
-        caption=lambda wildcards: " ".join(FIGURES[wildcards.figure].__doc__.split()),
     log:
         f"{OUT}/logs/figures/{{figure}}.log",
     wildcard_constraints:
         figure="|".join(FIGURES.names()),
     conda:
         "../envs/osrstudy.yaml"
+    params:
+        store=STUDY_ZARR,
+        caption=lambda wildcards: " ".join(FIGURES[wildcards.figure].__doc__.split()),
     shell:
         "python -m osrstudy.figures {wildcards.figure} --store {params.store}"
         " --out {output.pdf} {output.png} > {log} 2>&1"

@@ -13,14 +13,14 @@ rule table:
         csv=f"{OUT}/tables/{{table}}.csv",
         md=f"{OUT}/tables/{{table}}.md",
         tex=f"{OUT}/tables/{{table}}.tex",
-    params:
-        store=STUDY_ZARR,
     log:
         f"{OUT}/logs/tables/{{table}}.log",
     wildcard_constraints:
         table="|".join(TABLES.names()),
     conda:
         "../envs/osrstudy.yaml"
+    params:
+        store=STUDY_ZARR,
     shell:
         "python -m osrstudy.tables {wildcards.table} --store {params.store}"
         " --out {output.csv} {output.md} {output.tex} > {log} 2>&1"

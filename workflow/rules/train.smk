@@ -9,15 +9,12 @@
 rule train:
     output:
         directory(RUN_STORE),
-    params:
-        spec=lambda wildcards: json.dumps(job_spec(RUNS[wildcards.run_id]), sort_keys=True),
-        checkpoints=CHECKPOINTS,
-        jobs=lambda wildcards: f"{OUT}/jobs/{wildcards.run_id}",
-        record=lambda wildcards: f"{OUT}/.launch/{wildcards.run_id}.json",
     log:
         f"{OUT}/logs/train/{{run_id}}.log",
     wildcard_constraints:
         run_id="[A-Za-z0-9.-]+",
+    conda:
+        "../envs/osrstudy.yaml"
     threads: 1
     resources:
         launcher=LAUNCHER,
@@ -33,8 +30,11 @@ rule train:
         mem_mb=4000,
         pack=1,
         pack_wait_s=30,
-    conda:
-        "../envs/osrstudy.yaml"
+    params:
+        spec=lambda wildcards: json.dumps(job_spec(RUNS[wildcards.run_id]), sort_keys=True),
+        checkpoints=CHECKPOINTS,
+        jobs=lambda wildcards: f"{OUT}/jobs/{wildcards.run_id}",
+        record=lambda wildcards: f"{OUT}/.launch/{wildcards.run_id}.json",
     shell:
         "python -m osrstudy.launch --spec {params.spec:q} --output {output}"
         " --checkpoint-dir {params.checkpoints} --jobs-dir {params.jobs} --record {params.record}"
