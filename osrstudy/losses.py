@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from osrstudy import codes
 from osrstudy.geometry import mean_rival, rival_ratio
 from osrstudy.registry import Registry, check_options
 
@@ -271,14 +272,10 @@ class PrototypeLoss(Loss):
 
     @classmethod
     def check_dimensions(cls, n_classes: int, embed_dim: int, options: dict | None = None) -> None:
-        from osrstudy import codes
-
         getattr(codes, f"{cls.code}_code")(n_classes, embed_dim)  # raises with the fix in its message
 
     def __init__(self, n_classes: int, embed_dim: int, radius: float, compactness: float, ratio: float):
         super().__init__(n_classes, embed_dim)
-        from osrstudy import codes
-
         code = torch.tensor(getattr(codes, f"{self.code}_code")(n_classes, embed_dim, radius), dtype=torch.float32)
         self.radius, self.compactness, self.ratio = float(radius), float(compactness), float(ratio)
         if self.learnable:
@@ -349,8 +346,6 @@ class UCDSC(PrototypeLoss):
 
     @classmethod
     def check_dimensions(cls, n_classes: int, embed_dim: int, options: dict | None = None) -> None:
-        from osrstudy import codes
-
         code = (options or cls.defaults)["code"]
         getattr(codes, f"{'harmonic' if code == 'learned' else code}_code")(n_classes, embed_dim)
 

@@ -15,6 +15,7 @@ import numpy as np
 from scipy.special import logsumexp, softmax
 
 from osrstudy.geometry import rival_ratio
+from osrstudy.openmax import fit_weibull_tails, openmax_unknown_probability
 from osrstudy.registry import Registry
 
 SCORERS: Registry[type["Scorer"]] = Registry("scorer")
@@ -248,12 +249,8 @@ class OpenMax(Scorer):
     alpha: ClassVar[int] = 10
 
     def fit(self, train, model):
-        from osrstudy.openmax import fit_weibull_tails
-
         self.tails = fit_weibull_tails(train["logits"], train["labels"], self.tail)
         return super().fit(train, model)
 
     def score(self, features):
-        from osrstudy.openmax import openmax_unknown_probability
-
         return openmax_unknown_probability(features["logits"], *self.tails, self.alpha)

@@ -13,7 +13,7 @@ from pathlib import Path
 import xarray as xr
 import zarr
 
-from osrstudy import atomic, manifest
+from osrstudy import __version__, atomic, manifest
 
 ZARR_FORMAT = 2
 RERUN_FIX = ("rerun its train job: delete the store (or run snakemake, which moves a damaged store aside "
@@ -22,8 +22,6 @@ RERUN_FIX = ("rerun its train job: delete the store (or run snakemake, which mov
 
 def provenance() -> dict:
     """Package version, git commit and creation time, for every store's attrs."""
-    from osrstudy import __version__
-
     try:
         done = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.distance import pdist
 
+from osrstudy.codes import simplex_code
+from osrstudy.geometry import simplex_defects
 from osrstudy.scorers import ratio_score
 
 
@@ -94,8 +96,6 @@ def far_vs_dimension(k: int = 4, tau: float = 0.2, n: int = 100_000, seed: int =
     """Section 8.3: empirical FAR of a K-simplex vs the Theorem 13 bound, per dimension."""
     import pandas as pd
 
-    from osrstudy.codes import simplex_code
-
     rows = [
         {"d": d, "K": k, "tau": tau, "n_unknown": n,
          "far_empirical": far_empirical(simplex_code(k, d), tau, n, seed + d), "far_bound": far_bound(k, d, tau)}
@@ -166,8 +166,6 @@ def local_ratio_constant(prototypes: np.ndarray, k: int, r: float) -> float:
     R2 <= R^2 <= ((delta_k m_k + r) / (m_k - r))^2 R2, with m_k the mean distance from p_k to the
     other prototypes and delta_k its simplex defect (the rivals' mean is >= m_k - r by the
     triangle inequality, their RMS <= delta_k m_k + r by Minkowski). Tends to delta_k^2 as r -> 0."""
-    from osrstudy.geometry import simplex_defects
-
     d_min, _ = distance_range(prototypes)
     if not 0 <= r < d_min / 2:
         raise ValueError(f"Theorem 12 needs 0 <= r < D_min / 2 = {d_min / 2:.4g}; got r = {r}")

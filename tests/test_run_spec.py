@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -70,3 +71,12 @@ def test_a_new_key_at_none_leaves_run_ids_as_they_were():
     train = RunTraining(cell, TrainingConfig()).as_dict()
     assert run_id({**train, "a_future_key": None}) == run_id(train)
     assert run_id({**train, "epochs": 31}) != run_id(train)
+
+
+def test_the_config_reference_documents_every_key():
+    text = (Path(__file__).resolve().parents[1] / "config" / "README.md").read_text()
+    study = schema()
+    keys = {*TrainingConfig.keys(), *ScheduleConfig.keys(), "recipe", *study["properties"],
+            *study["$defs"]["evaluation"]["properties"], *study["$defs"]["block"]["properties"]}
+    missing = sorted(k for k in keys if f"`{k}`" not in text and f"{k}:" not in text)
+    assert not missing, f"config/README.md does not document {missing}"

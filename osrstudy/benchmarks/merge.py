@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 from osrstudy.merge import link_or_copy, merge
-from osrstudy.study import expansion, load_study
+from osrstudy.study import expansion, job_spec, load_study
+from osrstudy.study_state import damaged_run_stores, merged_state
+from osrstudy.verify import verify_study
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -54,10 +56,6 @@ def main(argv: list[str] | None = None) -> None:
 def time_checks(runs: list[dict], runs_dir: Path, study_zarr: Path) -> dict[str, float]:
     """Seconds of what snakemake checks when it builds its DAG (sizes against each manifest) and
     of `snakemake verify` (every checksum), over every store of the study."""
-    from osrstudy.study import job_spec
-    from osrstudy.study_state import damaged_run_stores, merged_state
-    from osrstudy.verify import verify_study
-
     receipt = study_zarr.with_name("merged.json")
     receipt.write_text("{}")
     stores = {r["run_id"]: runs_dir / f"{r['run_id']}.zarr" for r in runs}

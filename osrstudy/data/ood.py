@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from osrstudy.data.base import Source, missing_files_error
+from osrstudy.data.tinyimagenet import read_jpeg
 from osrstudy.registry import Registry
 
 NOISE_SAMPLES, NOISE_SEED = 10_000, 20261123
@@ -30,8 +31,6 @@ class ArchivedSet:
         return 3, 32
 
     def load(self, root: str | None, channels: int, size: int) -> np.ndarray:
-        from osrstudy.data.tinyimagenet import read_jpeg
-
         top = Path(root or ".") / "ood" / self.archive
         folder = image_folder(top) if top.exists() else None
         if folder is None:
