@@ -28,6 +28,7 @@ class Features:
     logits: np.ndarray  # the loss's own, or those of a fitted linear head
     sample_loss: np.ndarray  # the training loss at the predicted label
     native_score: np.ndarray  # the method's own inference score
+    margin_loss: np.ndarray  # the training loss, its margin applied, at the predicted label
     labels: np.ndarray | None = None  # training sets only
     jacobian_norm: np.ndarray | None = None
     odin: np.ndarray | None = None
@@ -39,7 +40,7 @@ class Features:
 @torch.no_grad()
 def features(model: Model, x, batch: int = 1024) -> Features:
     model.eval()
-    parts: dict[str, list] = {"embedding": [], "logits": [], "sample_loss": [], "native_score": []}
+    parts: dict[str, list] = {"embedding": [], "logits": [], "sample_loss": [], "native_score": [], "margin_loss": []}
     loss = model.loss
     for chunk in x.split(batch):
         z = model.backbone(chunk)
@@ -47,6 +48,7 @@ def features(model: Model, x, batch: int = 1024) -> Features:
         parts["logits"].append(loss.logits(z))
         parts["sample_loss"].append(loss.sample_loss(z))
         parts["native_score"].append(loss.native_score(z).double())
+        parts["margin_loss"].append(loss.margin_sample_loss(z).double())
     return Features(**{k: torch.cat(v).cpu().numpy() for k, v in parts.items()})
 
 

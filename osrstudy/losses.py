@@ -8,6 +8,8 @@ A loss is an nn.Module holding its own head (linear weights, prototypes) and ans
 - sample_loss(z): the sample-wise loss at the predicted label (the Jacobian-norm paper's
   inference score, section 5.3; higher = more unknown);
 - native_score(z): the method's own inference score (default: the sample-wise loss);
+- margin_sample_loss(z): the sample-wise loss with the training margin applied (the literal
+  reading of the Jacobian-norm paper's eq. 5-6 at inference; losses without a margin: sample_loss);
 - prototypes(train_repr, train_labels): (K, d) class prototypes for geometry diagnostics;
 - factors(): study coordinates it sets (normalize, margin, scale_T, ...).
 """
@@ -57,6 +59,11 @@ class Loss(nn.Module):
 
     def native_score(self, z: torch.Tensor) -> torch.Tensor:
         """The method's own inference score (higher = more unknown); default: the sample-wise loss."""
+        return self.sample_loss(z)
+
+    def margin_sample_loss(self, z: torch.Tensor) -> torch.Tensor:
+        """The training loss at the predicted label with the training margin applied; a loss
+        without a margin has the sample-wise loss."""
         return self.sample_loss(z)
 
     def linear_head(self) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -151,14 +158,17 @@ class MarginalOneVsRest(Loss):
         onehot = F.one_hot(target, logits.shape[1]).to(logits.dtype)
         return F.binary_cross_entropy_with_logits(logits, onehot, reduction="none").sum(1)
 
+    def with_margin(self, s: torch.Tensor) -> torch.Tensor:
+        """s_k = cos(angle_k + m) for every class (eq. 5), from the cosines s."""
+        if self.margin <= 0:
+            return s
+        # cos(angle + m) without arccos: exact at cos = +-1, where arccos needs a clamp
+        # (float32 clamps shift the angle by ~5e-4 rad) and its gradient is infinite.
+        sin = (1 - s * s).clamp_min(1e-12).sqrt()
+        return s * math.cos(self.margin) - sin * math.sin(self.margin)
+
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        s = self.similarity(z)
-        if self.margin > 0:
-            # cos(angle + m) without arccos: exact at cos = +-1, where arccos needs a clamp
-            # (float32 clamps shift the angle by ~5e-4 rad) and its gradient is infinite.
-            sin = (1 - s * s).clamp_min(1e-12).sqrt()
-            s = s * math.cos(self.margin) - sin * math.sin(self.margin)
-        return self._ovr_loss(self.scale_T * s, y).mean()
+        return self._ovr_loss(self.scale_T * self.with_margin(self.similarity(z)), y).mean()
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.scale_T * self.similarity(z)
@@ -167,6 +177,13 @@ class MarginalOneVsRest(Loss):
         # float64: a confident loss sums terms near exp(-T s), which float32 rounds away.
         logits = self.logits(z).double()
         return self._ovr_loss(logits, logits.argmax(1))
+
+    def margin_sample_loss(self, z: torch.Tensor) -> torch.Tensor:
+        """Eq. 6 at the predicted label with s_k = cos(angle_k + m) for every k, as in training."""
+        if self.margin <= 0:
+            return self.sample_loss(z)
+        s = self.similarity(z).double()
+        return self._ovr_loss(self.scale_T * self.with_margin(s), s.argmax(1))
 
     def prototypes(self, train_repr: torch.Tensor, train_labels: torch.Tensor) -> torch.Tensor:
         return self._prototypes().detach()
@@ -207,19 +224,29 @@ class NormalisedSoftmaxCrossEntropy(Loss):
     def logits(self, z):
         return self.scale_T * self.cosines(z)
 
+    def widened(self, s: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The cosines with the angle of class y widened by the margin."""
+        if self.margin <= 0:
+            return s
+        own = s.gather(1, y[:, None])
+        sin = (1 - own * own).clamp_min(1e-12).sqrt()
+        widened = own * math.cos(self.margin) - sin * math.sin(self.margin)
+        # Past theta = pi - m, cos(theta + m) rises again: anti-aligning every sample with
+        # collinear prototypes then beats the rivals (it did: 3 % accuracy on digits). As in
+        # ArcFace, continue linearly there so the target logit keeps falling with the angle.
+        beyond = own < math.cos(math.pi - self.margin)
+        widened = torch.where(beyond, own - math.sin(math.pi - self.margin) * self.margin, widened)
+        return s.scatter(1, y[:, None], widened)
+
     def forward(self, z, y):
-        s = self.cosines(z)
-        if self.margin > 0:
-            own = s.gather(1, y[:, None])
-            sin = (1 - own * own).clamp_min(1e-12).sqrt()
-            widened = own * math.cos(self.margin) - sin * math.sin(self.margin)
-            # Past theta = pi - m, cos(theta + m) rises again: anti-aligning every sample with
-            # collinear prototypes then beats the rivals (it did: 3 % accuracy on digits). As in
-            # ArcFace, continue linearly there so the target logit keeps falling with the angle.
-            beyond = own < math.cos(math.pi - self.margin)
-            widened = torch.where(beyond, own - math.sin(math.pi - self.margin) * self.margin, widened)
-            s = s.scatter(1, y[:, None], widened)
-        return F.cross_entropy(self.scale_T * s, y)
+        return F.cross_entropy(self.scale_T * self.widened(self.cosines(z), y), y)
+
+    def margin_sample_loss(self, z):
+        if self.margin <= 0:
+            return self.sample_loss(z)
+        s = self.cosines(z).double()
+        prediction = s.argmax(1)
+        return F.cross_entropy(self.scale_T * self.widened(s, prediction), prediction, reduction="none")
 
     def sample_loss(self, z):
         return softmax_loss_at_prediction(self.logits(z))

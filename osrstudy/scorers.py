@@ -254,3 +254,16 @@ class OpenMax(Scorer):
 
     def score(self, features):
         return openmax_unknown_probability(features["logits"], *self.tails, self.alpha)
+
+
+@SCORERS.register("loss_margin")
+class SampleWiseLossWithMargin(Scorer):
+    """The training loss at the predicted label with the training margin applied (m-OvR: s_k =
+    cos(angle_k + m) for every k, eq. 5-6 as written; N-SCE with a margin: the predicted class's
+    angle widened). The `loss` scorer is the same loss without the margin; for losses without a
+    margin the two are equal."""
+
+    requires = ("margin_loss",)
+
+    def score(self, features):
+        return features["margin_loss"].astype(np.float64)

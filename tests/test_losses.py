@@ -220,3 +220,35 @@ def test_nsce_margin_target_logit_falls_with_the_angle_everywhere():
     values = [loss(torch.tensor([[math.cos(t), math.sin(t), 0.0]], dtype=torch.float32), y).item() for t in thetas]
     assert all(b >= a - 1e-5 for a, b in zip(values, values[1:]))  # non-decreasing up to pi
     assert values[-1] > values[int(len(thetas) * (math.pi - 0.5) / math.pi)] + 0.1  # anti-aligned is worst
+
+
+def test_movr_margin_sample_loss_is_eq_6_with_cos_angle_plus_m_for_every_class():
+    """Jacobian-norm paper eq. 5-6 at inference, read literally: s_k = cos(theta_k + m) for every
+    class, then sum_k BCE(T s_k, 1[k = predicted]); the `loss` scorer reads the same without m."""
+    loss = build_loss("movr", 3, 2, {"scale_T": 4.0, "margin": 0.5})
+    with torch.no_grad():
+        loss.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]))
+    angle = 0.3  # z at 0.3 rad from prototype 0: angles 0.3, pi/2 - 0.3, pi - 0.3
+    z = torch.tensor([[math.cos(angle), math.sin(angle)]])
+    thetas = [angle, math.pi / 2 - angle, math.pi - angle]
+
+    def bce(logit, target):
+        return -math.log(1 / (1 + math.exp(-logit))) if target else -math.log(1 - 1 / (1 + math.exp(-logit)))
+
+    with_m = sum(bce(4.0 * math.cos(t + 0.5), k == 0) for k, t in enumerate(thetas))
+    without_m = sum(bce(4.0 * math.cos(t), k == 0) for k, t in enumerate(thetas))
+    assert loss.margin_sample_loss(z).item() == pytest.approx(with_m, rel=1e-6)
+    assert loss.sample_loss(z).item() == pytest.approx(without_m, rel=1e-6)
+    assert abs(with_m - without_m) > 0.1  # the margin moves every class, negatives included
+
+
+def test_nsce_margin_sample_loss_widens_the_predicted_class_only():
+    loss = build_loss("nsce", 2, 2, {"scale_T": 2.0, "margin": 0.3})
+    with torch.no_grad():
+        loss.weight.copy_(torch.eye(2))
+    z = torch.tensor([[math.cos(0.4), math.sin(0.4)]])  # predicted class 0
+    logits = torch.tensor([[2.0 * math.cos(0.7), 2.0 * math.cos(math.pi / 2 - 0.4)]], dtype=torch.float64)
+    expected = F.cross_entropy(logits, torch.tensor([0])).item()
+    assert loss.margin_sample_loss(z).item() == pytest.approx(expected, rel=1e-6)
+    plain = build_loss("nsce", 2, 2, {})
+    assert torch.equal(plain.margin_sample_loss(z), plain.sample_loss(z))  # no margin: the same score

@@ -26,6 +26,7 @@ def feature_arrays(n, model):
         "jacobian_norm": rng.random(n),
         "odin": -rng.random(n),
         "native_score": rng.random(n),
+        "margin_loss": rng.random(n),
         "labels": rng.integers(0, K, n),
     }
 
