@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from osrstudy.benchmarks import real_format_data as real
 from osrstudy.data import DATASETS, load_split
 from osrstudy.data.base import UNKNOWN
 from osrstudy.data.download import DataUnavailableError, fetch
@@ -15,23 +16,13 @@ RNG = np.random.default_rng(0)
 
 
 def write_cifar_tarball(root: Path, kind: str):
-    """The official python tarball: a folder of Python pickles (byte-string keys, as the real
-    Python 2 pickles load with encoding='bytes'), (N, 3072) uint8 rows of R, G, B planes."""
+    """The official python tarball of the pickles real_format_data writes."""
     folder = root / ("cifar-10-batches-py" if kind == "cifar10" else "cifar-100-python")
-    folder.mkdir(parents=True)
     if kind == "cifar10":
-        batches = {f"data_batch_{i}": 30 for i in range(1, 6)} | {"test_batch": 40}
-        label_key, n_classes = b"labels", 10
+        real.write_cifar_batches(folder, {f"data_batch_{i}": 30 for i in range(1, 6)} | {"test_batch": 40}, 10, RNG)
         (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": [b"airplane"] * 10}, protocol=2))
     else:
-        batches, label_key, n_classes = {"train": 1000, "test": 200}, b"fine_labels", 100
-    for name, n in batches.items():
-        labels = (np.arange(n) % n_classes).tolist()
-        batch = {b"batch_label": name.encode(), label_key: labels,
-                 b"data": RNG.integers(0, 256, (n, 3072), dtype=np.uint8), b"filenames": [b"x.png"] * n}
-        if kind == "cifar100":
-            batch[b"coarse_labels"] = [c // 5 for c in labels]
-        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+        real.write_cifar_batches(folder, {"train": 1000, "test": 200}, 100, RNG)
     archive = root / f"{kind}.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(folder, arcname=folder.name)
@@ -54,13 +45,7 @@ def cifar_root(tmp_path_factory):
 
 
 def write_svhn(root: Path):
-    from scipy.io import savemat
-
-    folder = root / "svhn"
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, n in (("train_32x32.mat", 120), ("test_32x32.mat", 50)):
-        y = (np.arange(n) % 10 + 1).reshape(-1, 1).astype(np.uint8)  # 10 stands for the digit 0
-        savemat(folder / name, {"X": RNG.integers(0, 256, (32, 32, 3, n), dtype=np.uint8), "y": y})
+    real.write_svhn(root, (120, 50), RNG)
 
 
 def write_tiny_imagenet(root: Path, per_class: int = 1):
@@ -81,13 +66,7 @@ def write_tiny_imagenet(root: Path, per_class: int = 1):
 
 
 def write_medmnist(root: Path, flag: str, size: int):
-    n_classes = 8 if flag == "bloodmnist" else 9
-    arrays = {}
-    for part, n in (("train", 90), ("val", 30), ("test", 40)):
-        arrays[f"{part}_images"] = RNG.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
-        arrays[f"{part}_labels"] = (np.arange(n) % n_classes).reshape(-1, 1).astype(np.uint8)
-    (root / "medmnist").mkdir(exist_ok=True)
-    np.savez(root / "medmnist" / f"{flag}{'' if size == 28 else f'_{size}'}.npz", **arrays)
+    real.write_medmnist(root, flag, size, (90, 30, 40), RNG)
 
 
 @pytest.fixture(scope="module")
