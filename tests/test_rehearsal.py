@@ -1,0 +1,29 @@
+"""The rehearsal study covers the full study and stays in sync with it."""
+from pathlib import Path
+
+from osrstudy import rehearsal
+from osrstudy.study import expansion, load_study
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_committed_rehearsal_is_what_the_generator_writes():
+    assert (REPO / rehearsal.TARGET).read_text() == rehearsal.text(REPO / rehearsal.SOURCE), (
+        "config/rehearsal.yaml is out of date: run `python -m osrstudy.rehearsal write`"
+    )
+
+
+def test_every_feature_of_the_full_study_is_in_a_rehearsal_run_cut_to_a_few_iterations():
+    full, _ = expansion(load_study(REPO / rehearsal.SOURCE))
+    cut, _ = expansion(load_study(REPO / rehearsal.TARGET))
+    universe = set().union(*(rehearsal.features(r) for r in full))
+    chosen = rehearsal.covering(full)
+    assert set().union(*(rehearsal.features(r) for r in chosen)) == universe
+    assert len(cut) == len(chosen) < len(full) / 10
+    assert all(r["train"]["iterations"] == rehearsal.ITERATIONS for r in cut)
+    assert all(r["evaluation"]["max_samples"] == {"val": rehearsal.EVALUATION_CAP, "test": rehearsal.EVALUATION_CAP}
+               for r in cut)
+    # everything else of each training config is the full study's own
+    keys = {"dataset", "backbone", "loss", "loss_options", "embed_dim", "augment", "weight_decay", "batch_size", "lr"}
+    assert {tuple(str(r["train"][k]) for k in sorted(keys)) for r in cut} <= {
+        tuple(str(r["train"][k]) for k in sorted(keys)) for r in full}
