@@ -13,6 +13,7 @@ from osrstudy.model import Model
 from osrstudy.perturbation import odin_scores
 from osrstudy.run_inputs import Inputs
 from osrstudy.scorers import SCORERS
+from osrstudy.stopwatch import Stopwatch
 
 INTERPOLATION_PAIRS, INTERPOLATION_STEPS = 16, 21  # Fig. 4 paths between test samples of two classes
 OWN_HEAD, FITTED_HEAD, NO_HEAD = ("the loss's own", "frozen linear head fitted on train embeddings",
@@ -97,22 +98,28 @@ class Evaluated:
         return self.logit_head == FITTED_HEAD
 
 
-def evaluate_model(model: Model, inputs: Inputs, scorers: tuple[str, ...], chunk: int) -> Evaluated:
+def evaluate_model(model: Model, inputs: Inputs, scorers: tuple[str, ...], chunk: int, clock: Stopwatch) -> Evaluated:
     """Features of the training and eval samples, and what the requested scorers read besides.
     Only what they read is computed: the head fit and ODIN's extra passes cost."""
-    f_train = dataclasses.replace(features(model, inputs.x_train), labels=inputs.split.train.labels)
-    f_eval = features(model, inputs.x_eval)
+    with clock.stage("features"):
+        f_train = dataclasses.replace(features(model, inputs.x_train), labels=inputs.split.train.labels)
+        f_eval = features(model, inputs.x_eval)
     loss_logits = f_eval.logits
-    f_eval.jacobian_norm = jacobians(model, inputs.x_eval, chunk)
+    with clock.stage("jacobians_after"):
+        f_eval.jacobian_norm = jacobians(model, inputs.x_eval, chunk)
     needs = {n for name in scorers for n in (*SCORERS[name].requires, *SCORERS[name].requires_model)}
-    head, logit_head = linear_head(model, f_train, f_eval, needs, inputs.split.n_known, inputs.x_eval.device)
+    with clock.stage("logit_head"):
+        head, logit_head = linear_head(model, f_train, f_eval, needs, inputs.split.n_known, inputs.x_eval.device)
     if "odin" in needs and head is not None:
         weight, bias = head
         embed = model.embedding()
-        f_eval.odin = odin_scores(lambda b: embed(b) @ weight.T + bias, inputs.x_eval, inputs.split.std).cpu().numpy()
+        with clock.stage("odin"):
+            f_eval.odin = odin_scores(lambda b: embed(b) @ weight.T + bias, inputs.x_eval,
+                                      inputs.split.std).cpu().numpy()
     pairs = interpolation_pairs(inputs.split.test.labels, INTERPOLATION_PAIRS)
-    path_norms = interpolation_norms(model.embedding(), inputs.x_test[pairs[:, 0]], inputs.x_test[pairs[:, 1]],
-                                     INTERPOLATION_STEPS, chunk).cpu().numpy()
+    with clock.stage("interpolation"):
+        path_norms = interpolation_norms(model.embedding(), inputs.x_test[pairs[:, 0]], inputs.x_test[pairs[:, 1]],
+                                         INTERPOLATION_STEPS, chunk).cpu().numpy()
     with torch.no_grad():
         arrays = {"prototypes": model.loss.prototypes(torch.as_tensor(f_train.embedding),
                                                       torch.as_tensor(inputs.split.train.labels))}

@@ -12,6 +12,7 @@ from osrstudy.metrics import METRICS, Scored
 from osrstudy.run_inputs import EvalSamples
 from osrstudy.run_spec import EvaluationConfig
 from osrstudy.scorers import SCORERS
+from osrstudy.stopwatch import Stopwatch
 
 
 @dataclass
@@ -61,7 +62,11 @@ def final_geometry(evaluated: Evaluated, samples: EvalSamples) -> dict[str, floa
     return geometry
 
 
-def measure(evaluated: Evaluated, samples: EvalSamples, evaluation: EvaluationConfig) -> Measurements:
-    scores, not_applicable = scores_of(evaluated, evaluation.scorers)
-    results, eval_sets = metric_table(scores, samples, evaluated.predictions, evaluation.metrics)
-    return Measurements(scores, not_applicable, results, eval_sets, final_geometry(evaluated, samples))
+def measure(evaluated: Evaluated, samples: EvalSamples, evaluation: EvaluationConfig, clock: Stopwatch) -> Measurements:
+    with clock.stage("scorers"):
+        scores, not_applicable = scores_of(evaluated, evaluation.scorers)
+    with clock.stage("metrics"):
+        results, eval_sets = metric_table(scores, samples, evaluated.predictions, evaluation.metrics)
+    with clock.stage("geometry"):
+        geometry = final_geometry(evaluated, samples)
+    return Measurements(scores, not_applicable, results, eval_sets, geometry)

@@ -21,6 +21,7 @@ from osrstudy.model import Model, build_model
 from osrstudy.run_inputs import Inputs, load_inputs, training_data
 from osrstudy.run_record import RunFacts, samples_dataset, summary_dataset
 from osrstudy.run_spec import RunSpec
+from osrstudy.stopwatch import Stopwatch
 from osrstudy.store import write_run
 from osrstudy.train import Checkpoints, Probe, train
 
@@ -42,27 +43,32 @@ def execute(
     memory and a two-sample probe (osrstudy.memory)."""
     t_start = time.perf_counter()
     device = select_device(threads)
+    clock = Stopwatch(device)
     run = RunSpec.from_dict(spec)
-    inputs = load_inputs(run, data_root, device)
+    with clock.stage("load_inputs"):
+        inputs = load_inputs(run, data_root, device)
     log(f"[{run.run_id}] {run.cell.dataset} split {run.cell.split} known {list(inputs.split.known)}: train "
         f"{len(inputs.x_train)}, val {len(inputs.split.val)}, test {len(inputs.x_test)} on {device}")
-    model = build_model(run.cell, run.config, inputs.x_train.shape[1], inputs.split.n_known, device)
-    data = training_data(run, inputs, data_root, device)
-    chunk = jacobian_chunk or choose_jacobian_chunk(exact_norms(model.embedding()), inputs.x_eval)
+    with clock.stage("build_model"):
+        model = build_model(run.cell, run.config, inputs.x_train.shape[1], inputs.split.n_known, device)
+        data = training_data(run, inputs, data_root, device)
+        chunk = jacobian_chunk or choose_jacobian_chunk(exact_norms(model.embedding()), inputs.x_eval)
     log(f"[{run.run_id}] Jacobians in chunks of {chunk} samples")
-    init_norms = jacobians(model, inputs.x_eval, chunk)
+    with clock.stage("jacobians_before"):
+        init_norms = jacobians(model, inputs.x_eval, chunk)
 
     t_train = time.perf_counter()
     checkpoints = Checkpoints(Path(checkpoint_dir) / f"{run.run_id}.pt" if checkpoint_dir else None,
                               run.schedule.checkpoint_every, on_checkpoint)
-    history = train(model, data, run.config, run_id=run.run_id, seed=run.cell.seed, checkpoints=checkpoints,
-                    probe=validation_probe(model, inputs, chunk), log=log)
+    with clock.stage("train"):  # the probes included; they are also timed alone ("probe")
+        history = train(model, data, run.config, run_id=run.run_id, seed=run.cell.seed, checkpoints=checkpoints,
+                        probe=validation_probe(model, inputs, chunk, clock), log=log)
     train_seconds = time.perf_counter() - t_train
 
-    evaluated = evaluate_model(model, inputs, run.evaluation.scorers, chunk)
-    measured = measure(evaluated, inputs.samples, run.evaluation)
+    evaluated = evaluate_model(model, inputs, run.evaluation.scorers, chunk, clock)
+    measured = measure(evaluated, inputs.samples, run.evaluation, clock)
     facts = RunFacts(spec, run_factors(run, model, inputs), chunk, device, train_seconds,
-                     time.perf_counter() - t_start, peak_memory(device))
+                     time.perf_counter() - t_start, peak_memory(device), clock.seconds)
     write_run(samples_dataset(evaluated, measured, inputs, init_norms, run.evaluation, facts),
               summary_dataset(measured, history, run.evaluation), output)
     summary = summary_results(measured, run)
@@ -70,7 +76,7 @@ def execute(
     return summary
 
 
-def validation_probe(model: Model, inputs: Inputs, chunk: int) -> Probe:
+def validation_probe(model: Model, inputs: Inputs, chunk: int, clock: Stopwatch) -> Probe:
     """What each checkpoint records of a fixed subsample of the validation set: accuracy,
     separation of the known embeddings, AUROC of the sample-wise loss and the Jacobian-norm gap."""
     probe_idx = torch.randperm(len(inputs.split.val), generator=torch.Generator().manual_seed(0))[:PROBE_SAMPLES]
@@ -78,8 +84,9 @@ def validation_probe(model: Model, inputs: Inputs, chunk: int) -> Probe:
     known = y_probe >= 0
 
     def probe() -> dict[str, float]:
-        f = features(model, x_probe)
-        j = jacobians(model, x_probe, chunk)
+        with clock.stage("probe"):
+            f = features(model, x_probe)
+            j = jacobians(model, x_probe, chunk)
         return {
             "val_accuracy": float((f.logits.argmax(1)[known] == y_probe[known]).mean()),
             **separation(f.embedding[known], y_probe[known]),

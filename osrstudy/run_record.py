@@ -32,6 +32,7 @@ class RunFacts:
     train_seconds: float
     wall_seconds: float
     peak_memory_bytes: int
+    stage_seconds: dict[str, float]  # wall time per stage (osrstudy.stopwatch)
 
 
 def samples_dataset(evaluated: Evaluated, measured: Measurements, inputs: Inputs, init_norms: np.ndarray,
@@ -79,6 +80,8 @@ def run_attrs(evaluated: Evaluated, measured: Measurements, inputs: Inputs, fact
         "train_seconds": facts.train_seconds,
         "wall_seconds": facts.wall_seconds,
         "peak_memory_bytes": facts.peak_memory_bytes,
+        "stage_seconds": json.dumps(facts.stage_seconds),
+        "evaluated_samples": len(inputs.samples.labels),
         **provenance(),
     }
 

@@ -132,3 +132,10 @@ def test_the_store_records_the_numerics_settings(tmp_path, tiny_specs):
     assert attrs["device"] == "cpu" and attrs["tf32_matmul"] is False and attrs["tf32_cudnn"] is False
     assert attrs["deterministic_algorithms"] is True and attrs["jacobian_chunk"] >= 1
     assert "torch_cuda" in attrs and "cudnn_version" in attrs
+    # where the run's time went, per stage (the cost tables read it)
+    stages = json.loads(attrs["stage_seconds"])
+    expected = {"load_inputs", "build_model", "jacobians_before", "train", "probe", "features", "jacobians_after",
+                "logit_head", "odin", "interpolation", "scorers", "metrics", "geometry"}
+    assert set(stages) == expected and all(v >= 0 for v in stages.values())
+    assert stages["probe"] < stages["train"] and sum(stages.values()) - stages["probe"] <= attrs["wall_seconds"]
+    assert attrs["evaluated_samples"] == open_run(tmp_path / "run.zarr")[0].sizes["sample"]
