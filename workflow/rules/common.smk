@@ -8,6 +8,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from osrstudy.launch import LAUNCHERS
+from osrstudy.readers import applies
 from osrstudy.registry import did_you_mean
 from osrstudy.study import StudyConfigError, block_counts, expansion, job_spec, load_study
 from osrstudy.study_state import claim_results_folder, damaged_run_stores, merged_state, stale_message
@@ -82,3 +83,8 @@ MERGED_INPUT = merged_input()
 
 def merged_store(wildcards=None):
     return MERGED_INPUT
+
+
+def study_input(registry, name):
+    """The merged store, for a figure or table that reads study blocks (none for the synthetic ones)."""
+    return merged_store() if registry[name].reads else []

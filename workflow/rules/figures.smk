@@ -2,14 +2,8 @@
 # merged_store in common.smk), rendered when the study has such a block, and the theory's
 # synthetic figures (reads=()), which need no study.
 from osrstudy.figures import FIGURES
-from osrstudy.readers import applies
 
 STUDY_FIGURES = [name for name in FIGURES.names() if applies(FIGURES[name], list(STUDY["blocks"]))]
-
-
-def study_input(registry, name):
-    """The merged store, for a figure or table that reads study blocks."""
-    return merged_store() if registry[name].reads else []
 
 
 rule figure:
