@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from osrstudy.jacobian import interpolation_norms, jacobian_norms
+from osrstudy.jacobian import interpolation_norms, jacobian_norms, jacobian_norms_estimate
 from osrstudy.model import Model
 from osrstudy.perturbation import odin_scores
 from osrstudy.run_inputs import Inputs
+from osrstudy.run_spec import EvaluationConfig
 from osrstudy.scorers import SCORERS
 from osrstudy.stopwatch import Stopwatch
 
@@ -57,6 +58,29 @@ def jacobians(model: Model, x: torch.Tensor, chunk: int) -> np.ndarray:
     return jacobian_norms(model.embedding(), x, chunk).cpu().numpy()
 
 
+def jacobians_of_subsample(model: Model, x: torch.Tensor, chunk: int, n: int | None) -> np.ndarray:
+    """Exact norms of a fixed-seed subsample of n samples, NaN elsewhere (every sample for None)."""
+    if n is None or n >= len(x):
+        return jacobians(model, x, chunk)
+    keep = np.sort(np.random.default_rng(0).choice(len(x), n, replace=False))
+    norms = np.full(len(x), np.nan, dtype=np.float32)
+    norms[keep] = jacobians(model, x[torch.as_tensor(keep, device=x.device)], chunk)
+    return norms
+
+
+def final_jacobians(model: Model, x: torch.Tensor, chunk: int, projections: int | None) -> np.ndarray:
+    """Exact norms, or (with `projections`) the random-projection estimate, whose cost does not
+    grow with the embedding dimension; within a chunk of the exact pass's size (m <= d products
+    per sample instead of d)."""
+    if projections is None:
+        return jacobians(model, x, chunk)
+    return jacobian_norms_estimate(model.embedding(), x, projections, seed=0, chunk_size=chunk).cpu().numpy()
+
+
+def jacobian_method(projections: int | None) -> str:
+    return "exact" if projections is None else f"estimated from {projections} random projections"
+
+
 def fit_linear_head(z: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(W (K, d), b (K,)) of a multinomial logistic regression on known training embeddings."""
     from sklearn.linear_model import LogisticRegression  # slow to import; only prototype losses need it
@@ -98,7 +122,8 @@ class Evaluated:
         return self.logit_head == FITTED_HEAD
 
 
-def evaluate_model(model: Model, inputs: Inputs, scorers: tuple[str, ...], chunk: int, clock: Stopwatch) -> Evaluated:
+def evaluate_model(model: Model, inputs: Inputs, evaluation: EvaluationConfig, chunk: int,
+                   clock: Stopwatch) -> Evaluated:
     """Features of the training and eval samples, and what the requested scorers read besides.
     Only what they read is computed: the head fit and ODIN's extra passes cost."""
     with clock.stage("features"):
@@ -106,8 +131,8 @@ def evaluate_model(model: Model, inputs: Inputs, scorers: tuple[str, ...], chunk
         f_eval = features(model, inputs.x_eval)
     loss_logits = f_eval.logits
     with clock.stage("jacobians_after"):
-        f_eval.jacobian_norm = jacobians(model, inputs.x_eval, chunk)
-    needs = {n for name in scorers for n in (*SCORERS[name].requires, *SCORERS[name].requires_model)}
+        f_eval.jacobian_norm = final_jacobians(model, inputs.x_eval, chunk, evaluation.jacobian_projections)
+    needs = {n for name in evaluation.scorers for n in (*SCORERS[name].requires, *SCORERS[name].requires_model)}
     with clock.stage("logit_head"):
         head, logit_head = linear_head(model, f_train, f_eval, needs, inputs.split.n_known, inputs.x_eval.device)
     if "odin" in needs and head is not None:

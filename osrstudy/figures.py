@@ -51,6 +51,7 @@ def jacobian_histograms(study: Selection, runs: np.ndarray, title: str) -> plt.F
     frame = per_sample_frame(study, runs, {"jacobian_norm_init": "before training", "jacobian_norm": "after training"})
     long = frame.melt(id_vars=["dataset", "loss", "unknown", "run"], value_vars=["before training", "after training"],
                       var_name="stage", value_name="jacobian norm")
+    long = long.dropna(subset=["jacobian norm"])  # evaluation.jacobian_before: norms of a subsample
     # log10 on a linear axis: readable ticks even when a panel spans less than a decade
     long["log10 Jacobian norm"] = np.log10(long["jacobian norm"])
     long["samples"] = np.where(long.unknown, "unknown", "known")

@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 
 from osrstudy.device import select_device
-from osrstudy.features import evaluate_model, features, jacobians
+from osrstudy.features import evaluate_model, features, jacobians, jacobians_of_subsample
 from osrstudy.geometry import separation
 from osrstudy.jacobian import exact_norms
 from osrstudy.measure import Measurements, measure
@@ -24,8 +24,6 @@ from osrstudy.run_spec import RunSpec
 from osrstudy.stopwatch import Stopwatch
 from osrstudy.store import write_run
 from osrstudy.train import Checkpoints, Probe, train
-
-PROBE_SAMPLES = 300  # cap on validation samples examined at each checkpoint
 
 
 def execute(
@@ -55,17 +53,17 @@ def execute(
         chunk = jacobian_chunk or choose_jacobian_chunk(exact_norms(model.embedding()), inputs.x_eval)
     log(f"[{run.run_id}] Jacobians in chunks of {chunk} samples")
     with clock.stage("jacobians_before"):
-        init_norms = jacobians(model, inputs.x_eval, chunk)
+        init_norms = jacobians_of_subsample(model, inputs.x_eval, chunk, run.evaluation.jacobian_before)
 
     t_train = time.perf_counter()
     checkpoints = Checkpoints(Path(checkpoint_dir) / f"{run.run_id}.pt" if checkpoint_dir else None,
                               run.schedule.checkpoint_every, on_checkpoint)
     with clock.stage("train"):  # the probes included; they are also timed alone ("probe")
         history = train(model, data, run.config, run_id=run.run_id, seed=run.cell.seed, checkpoints=checkpoints,
-                        probe=validation_probe(model, inputs, chunk, clock), log=log)
+                        probe=validation_probe(model, inputs, chunk, clock, run.evaluation.probe_samples), log=log)
     train_seconds = time.perf_counter() - t_train
 
-    evaluated = evaluate_model(model, inputs, run.evaluation.scorers, chunk, clock)
+    evaluated = evaluate_model(model, inputs, run.evaluation, chunk, clock)
     measured = measure(evaluated, inputs.samples, run.evaluation, clock)
     facts = RunFacts(spec, run_factors(run, model, inputs), chunk, device, train_seconds,
                      time.perf_counter() - t_start, peak_memory(device), clock.seconds)
@@ -76,10 +74,10 @@ def execute(
     return summary
 
 
-def validation_probe(model: Model, inputs: Inputs, chunk: int, clock: Stopwatch) -> Probe:
+def validation_probe(model: Model, inputs: Inputs, chunk: int, clock: Stopwatch, n_samples: int) -> Probe:
     """What each checkpoint records of a fixed subsample of the validation set: accuracy,
     separation of the known embeddings, AUROC of the sample-wise loss and the Jacobian-norm gap."""
-    probe_idx = torch.randperm(len(inputs.split.val), generator=torch.Generator().manual_seed(0))[:PROBE_SAMPLES]
+    probe_idx = torch.randperm(len(inputs.split.val), generator=torch.Generator().manual_seed(0))[:n_samples]
     x_probe, y_probe = inputs.x_val[probe_idx.to(inputs.x_val.device)], inputs.split.val.labels[probe_idx.numpy()]
     known = y_probe >= 0
 

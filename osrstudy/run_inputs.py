@@ -73,7 +73,8 @@ def load_inputs(spec: RunSpec, data_root: str | None, device: torch.device) -> I
     split = dataclasses.replace(split, val=subsample(split.val, budget.get("val")),
                                 test=subsample(split.test, budget.get("test")))
     dataset = DATASETS[cell.dataset]
-    ood = {name: subsample(ood_partition(name, data_root, dataset.channels, dataset.image_size), budget.get("test"))
+    ood = {name: subsample(ood_partition(name, data_root, dataset.channels, dataset.image_size),
+                           spec.evaluation.ood_budget())
            for name in spec.evaluation.eval_sets}
     norm = (split.mean, split.std, device)
     x_train = DeviceImages(split.train.images, split.mean, split.std, device,

@@ -12,7 +12,7 @@ import torch
 import xarray as xr
 
 from osrstudy.device import device_facts
-from osrstudy.features import INTERPOLATION_STEPS, Evaluated
+from osrstudy.features import INTERPOLATION_STEPS, Evaluated, jacobian_method
 from osrstudy.measure import Measurements
 from osrstudy.run_inputs import Inputs
 from osrstudy.run_spec import EvaluationConfig
@@ -59,11 +59,12 @@ def samples_dataset(evaluated: Evaluated, measured: Measurements, inputs: Inputs
             "class": np.array(inputs.split.known),
             "path_t": np.linspace(0, 1, INTERPOLATION_STEPS),
         },
-        attrs=run_attrs(evaluated, measured, inputs, facts),
+        attrs=run_attrs(evaluated, measured, inputs, evaluation, facts),
     )
 
 
-def run_attrs(evaluated: Evaluated, measured: Measurements, inputs: Inputs, facts: RunFacts) -> dict:
+def run_attrs(evaluated: Evaluated, measured: Measurements, inputs: Inputs, evaluation: EvaluationConfig,
+              facts: RunFacts) -> dict:
     return {
         "run_id": facts.spec["run_id"],
         "spec": json.dumps(facts.spec, sort_keys=True),
@@ -71,6 +72,10 @@ def run_attrs(evaluated: Evaluated, measured: Measurements, inputs: Inputs, fact
         "known_classes": list(inputs.split.known),
         "jacobian_of": JACOBIAN_OF,
         "jacobian_chunk": facts.jacobian_chunk,
+        "jacobian_method": jacobian_method(evaluation.jacobian_projections),
+        "jacobian_before_samples": min(evaluation.jacobian_before or len(inputs.samples.labels),
+                                       len(inputs.samples.labels)),
+        "probe_samples": evaluation.probe_samples,
         "logit_head": evaluated.logit_head,
         "not_applicable": json.dumps(measured.not_applicable),
         **device_facts(facts.device),

@@ -95,13 +95,23 @@ class EvaluationConfig:
 
     scorers: tuple[str, ...]
     metrics: tuple[str, ...]
-    max_samples: dict[str, int] = field(default_factory=dict)  # {val, test}: fixed-seed subsamples
+    max_samples: dict[str, int] = field(default_factory=dict)  # {val, test, ood}: fixed-seed subsamples
     eval_sets: tuple[str, ...] = ()  # out-of-distribution sets beside the held-out classes
+    # Budgets of the evaluation's costliest parts; absent from a spec they take these defaults, so
+    # specs written before them keep their hash.
+    jacobian_before: int | None = None  # samples with a Jacobian norm before training (None: all)
+    probe_samples: int = 300  # validation samples examined at each checkpoint
+    jacobian_projections: int | None = None  # final norms by the random-projection estimator (None: exact)
 
     @classmethod
     def from_dict(cls, evaluation: dict) -> "EvaluationConfig":
+        budgets = {k: evaluation[k] for k in ("jacobian_before", "probe_samples", "jacobian_projections")
+                   if k in evaluation}
         return cls(tuple(evaluation["scorers"]), tuple(evaluation["metrics"]),
-                   dict(evaluation.get("max_samples", {})), tuple(evaluation.get("eval_sets", ())))
+                   dict(evaluation.get("max_samples", {})), tuple(evaluation.get("eval_sets", ())), **budgets)
+
+    def ood_budget(self) -> int | None:
+        return self.max_samples.get("ood", self.max_samples.get("test"))
 
 
 @dataclass(frozen=True)

@@ -139,3 +139,30 @@ def test_the_store_records_the_numerics_settings(tmp_path, tiny_specs):
     assert set(stages) == expected and all(v >= 0 for v in stages.values())
     assert stages["probe"] < stages["train"] and sum(stages.values()) - stages["probe"] <= attrs["wall_seconds"]
     assert attrs["evaluated_samples"] == open_run(tmp_path / "run.zarr")[0].sizes["sample"]
+
+
+def test_evaluation_budgets_bound_the_costly_parts_and_are_recorded(tmp_path, tiny_study):
+    """The evaluation's budgets (the full-size rehearsal's issue): Jacobians before training on a
+    subsample, an out-of-distribution budget of its own, the probe's size and the random-projection
+    estimator; none changes the run id."""
+    import copy
+
+    from osrstudy.study import expand_study, job_spec
+
+    study = copy.deepcopy(tiny_study)
+    study["blocks"]["t"]["losses"] = ["movr"]
+    plain = job_spec(expand_study(study)[0])
+    study["blocks"]["t"]["eval_sets"] = ["gaussian_noise"]
+    study["evaluation"] = {"max_samples": {"val": 60, "test": 80, "ood": 30}, "jacobian_before": 20,
+                           "probe_samples": 25, "jacobian_projections": 4}
+    spec = job_spec(expand_study(study)[0])
+    assert spec["run_id"] == plain["run_id"] and spec["evaluation"] != plain["evaluation"]
+    execute(spec, tmp_path / "run.zarr", threads=1, log=lambda _: None)
+    samples, summary = open_run(tmp_path / "run.zarr")
+    partition = samples.partition.values
+    assert [(partition == p).sum() for p in ("val", "test", "gaussian_noise")] == [60, 80, 30]
+    assert np.isfinite(samples.jacobian_norm_init.values).sum() == 20
+    assert np.isfinite(samples.jacobian_norm.values).all()
+    assert samples.attrs["jacobian_method"] == "estimated from 4 random projections"
+    assert samples.attrs["jacobian_before_samples"] == 20 and samples.attrs["probe_samples"] == 25
+    assert np.isfinite(summary.results.sel(scorer="jacobian", metric="auroc").values).all()
