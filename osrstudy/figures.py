@@ -18,7 +18,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
-import xarray as xr  # noqa: E402
 
 from osrstudy import synthetic  # noqa: E402, F401  (registers the synthetic figures)
 from osrstudy.readers import FIGURES, Selection, figure, produce  # noqa: E402
@@ -26,6 +25,7 @@ from osrstudy.render_cli import render_main, save  # noqa: E402
 from osrstudy.study_frames import (  # noqa: E402
     NoRuns,
     factor_frame,
+    final,
     history_frame,
     main_backbone,
     per_sample_frame,
@@ -170,12 +170,6 @@ def dynamics_correlation(study: Selection) -> plt.Figure:
             axes[row, col].set_ylabel(DYNAMICS[quantity], fontsize=8)
     return titled(fig, "AUROC and DBI against the Jacobian-norm gap during training\n"
                        "(regenerates Fig. 6 of the Jacobian-norm paper)")
-
-
-def final(root: xr.Dataset, runs: np.ndarray, quantity: str) -> np.ndarray:
-    """A history quantity at each run's last checkpoint."""
-    history = root.history.sel(quantity=quantity).isel(run=np.flatnonzero(runs))
-    return np.array([row[np.isfinite(row)][-1] if np.isfinite(row).any() else np.nan for row in history.values])
 
 
 @figure("jn_fig07_k_scan", reads=("k_scan*",))

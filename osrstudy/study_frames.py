@@ -102,6 +102,12 @@ def summary_frame(root: xr.Dataset, runs: np.ndarray, scorer: str, eval_set: str
     return frame
 
 
+def final(root: xr.Dataset, runs: np.ndarray, quantity: str) -> np.ndarray:
+    """A history quantity at each run's last checkpoint."""
+    history = root.history.sel(quantity=quantity).isel(run=np.flatnonzero(runs))
+    return np.array([row[np.isfinite(row)][-1] if np.isfinite(row).any() else np.nan for row in history.values])
+
+
 def history_frame(root: xr.Dataset, runs: np.ndarray) -> pd.DataFrame:
     """One row per run and checkpoint: the history quantities, the run's factors, and `model`
     (its Table 3 row where it has one) and `jacobian_unknown` (known + gap)."""

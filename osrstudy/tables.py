@@ -21,7 +21,7 @@ import yaml
 from osrstudy import synthetic  # noqa: F401  (registers the synthetic tables)
 from osrstudy.readers import TABLES, Selection, produce, table
 from osrstudy.render_cli import render_main, write_table
-from osrstudy.study_frames import NoRuns, factor_frame, main_backbone, own_score, summary_frame
+from osrstudy.study_frames import NoRuns, factor_frame, final, main_backbone, own_score, summary_frame
 
 LOST = "lost"  # how the paper files mark a number the text extraction lost
 GEOMETRY = ["sce", "simplex", "harmonic", "learned"]
@@ -143,6 +143,60 @@ def ablation(study: Selection) -> pd.DataFrame:
                 if dataset == "average" and set(datasets) != set(spec["datasets"][:-1]):
                     value = None  # the paper's average is over its five datasets
                 rows.append(beside(mine[metric], value, row=name, status=status, dataset=dataset, metric=metric))
+    return pd.DataFrame(rows)
+
+
+# Table 3's rows under each reading of "the model's own score", side by side (column: (scorer, metric))
+READINGS = {"auroc_loss": ("loss", "auroc"), "auroc_loss_margin": ("loss_margin", "auroc"),
+            "auroc_maxlogit": ("maxlogit", "auroc"), "auroc_jacobian": ("jacobian", "auroc"),
+            "accuracy": ("loss", "accuracy"), "detacc_loss": ("loss", "detacc")}
+
+
+def mean_std_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """For Markdown and LaTeX: each <name>_mean / <name>_std pair as one 'mean ± std' cell."""
+    out = frame.copy()
+    for column in [c for c in frame.columns if c.endswith("_mean")]:
+        name = column.removesuffix("_mean")
+        cells = [f"{m:.2f} ± {s:.2f}" if np.isfinite(m) else "-" for m, s in zip(frame[column], frame[f"{name}_std"])]
+        out = out.drop(columns=[column, f"{name}_std"]).assign(**{name: cells})
+    return out
+
+
+def reading_values(study: Selection, runs: np.ndarray) -> pd.DataFrame:
+    """One row per run: its dataset, each reading (%; NaN where the study lacks the scorer) and
+    the final Jacobian-norm gap of the validation probe."""
+    root = study.root
+    frame = factor_frame(root, runs)[["dataset"]]
+    results = root.results.sel(eval_set="held_out").isel(run=np.flatnonzero(runs))
+    for column, (scorer, metric) in READINGS.items():
+        have = scorer in results.scorer.values and metric in results.metric.values
+        frame[column] = results.sel(scorer=scorer, metric=metric).values * 100 if have else np.nan
+    frame["jacobian_gap"] = final(root, runs, "jacobian_gap")
+    return frame
+
+
+@table("jn_table3_readings", reads=("table3_*",), display=mean_std_cells)
+def readings(study: Selection) -> pd.DataFrame:
+    """Beyond the paper: Table 3's rows under each reading of the model's own score, side by
+    side: AUROC (%) of the sample-wise loss without the margin (`loss`) and with it
+    (`loss_margin`, eq. 5-6 as written), of MaxLogit and of the Jacobian norm, accuracy, DetACC
+    of the loss score, and the final validation Jacobian-norm gap (unknown - known); mean ± sample
+    std over splits and seeds."""
+    spec = paper("jacobian_norm_table3")
+    rows = []
+    for name, row in spec["rows"].items():
+        runs = study.runs(f"table3_{name}")
+        if not runs.any():
+            continue
+        for dataset, group in reading_values(study, runs).groupby("dataset"):
+            cells = {"row": name, "status": row["status"], "dataset": dataset, "n": len(group)}
+            for column in [*READINGS, "jacobian_gap"]:
+                values = group[column].dropna()
+                cells[f"{column}_mean"] = values.mean() if len(values) else np.nan
+                cells[f"{column}_std"] = values.std(ddof=1) if len(values) > 1 else 0.0
+            rows.append(cells)
+    if not rows:
+        raise NoRuns("no run of a Table 3 row")
     return pd.DataFrame(rows)
 
 

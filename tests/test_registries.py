@@ -118,3 +118,34 @@ def test_table1_rows_name_blocks_that_train_them_on_every_paper_dataset():
             if ours["loss"] in losses and backbones & set(entry["backbones"]):
                 covered |= set(entry["datasets"])
         assert covered == set(spec["datasets"]), f"{row['method']} / {row['arch']}: {set(spec['datasets']) - covered}"
+
+
+def test_table3_readings_put_each_reading_of_the_own_score_side_by_side():
+    import xarray as xr
+
+    from osrstudy.readers import Selection
+    from osrstudy.study_frames import StudyView
+
+    scorers, metrics = ["loss", "loss_margin", "maxlogit"], ["auroc", "accuracy", "detacc"]
+    results = np.zeros((3, 1, 3, 3))  # run, eval_set, scorer, metric
+    results[:, 0, 0, 0] = [0.6, 0.7, 0.9]  # loss AUROC
+    results[:, 0, 1, 0] = [0.8, 0.9, 0.5]  # loss_margin AUROC
+    history = np.full((3, 2, 1), np.nan)
+    history[:, :, 0] = [[0.1, 0.3], [0.2, np.nan], [0.5, 0.5]]  # jacobian_gap: last finite value counts
+    root = xr.Dataset(
+        {"results": (("run", "eval_set", "scorer", "metric"), results),
+         "history": (("run", "step", "quantity"), history),
+         "membership": (("run", "block"), np.array([[1, 0], [1, 0], [0, 1]], dtype=bool))},
+        coords={"run": ["a", "b", "c"], "eval_set": ["held_out"], "scorer": scorers, "metric": metrics,
+                "step": [5, 10], "quantity": ["jacobian_gap"], "block": ["table3_movr", "table3_k"],
+                "dataset": ("run", ["digits"] * 3)},
+    )
+    fn = TABLES["jn_table3_readings"]
+    frame = fn(Selection(StudyView(root, Path("unused"), {}), fn.reads))
+    movr = frame.set_index("row").loc["movr"]
+    assert movr.n == 2 and movr.auroc_loss_mean == pytest.approx(65)
+    assert movr.auroc_loss_margin_mean == pytest.approx(85)
+    assert movr.jacobian_gap_mean == pytest.approx(0.25) and np.isnan(movr.auroc_jacobian_mean)  # no jacobian scorer
+    assert list(frame.row) == ["movr", "k"]  # the paper's row order
+    shown = fn.display(frame)
+    assert shown.set_index("row").loc["movr", "auroc_loss"] == "65.00 ± 7.07"
