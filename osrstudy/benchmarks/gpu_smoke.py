@@ -58,8 +58,11 @@ def jacobian_memory(name: str, device: torch.device, chunks: tuple[int, int]) ->
     return f"{name} Jacobian (d = {EMBED_DIM}): " + ", ".join(cells)
 
 
-def training_speed(name: str, device: torch.device, steps: int, batch: int, bf16: bool) -> str:
-    channels, side = INPUT_SHAPES[name]
+def measure_training(name: str, device: torch.device, steps: int, batch: int, bf16: bool,
+                     shape: tuple[int, int] | None = None, rotation: bool = True) -> tuple[float, int]:
+    """(images/s, host-device syncs) of `steps` training steps with crop_flip (and, with
+    `rotation`, the self-supervised rotation head) at the backbone's study input shape."""
+    channels, side = shape or INPUT_SHAPES[name]
     pixels = np.random.default_rng(0).integers(0, 256, (4 * batch, channels, side, side), dtype=np.uint8)
     stats = ((0.5,) * channels, (0.25,) * channels)
     x = DeviceImages(pixels, *stats, device, channels_last=bf16 and device.type == "cuda")
@@ -75,7 +78,7 @@ def training_speed(name: str, device: torch.device, steps: int, batch: int, bf16
 
     def step(i: int) -> None:
         batch_index = order[(i % 4) * batch:(i % 4 + 1) * batch]
-        value = step_loss(model, data, batch_index, step_generator(device, i), 0.1, autocast)
+        value = step_loss(model, data, batch_index, step_generator(device, i), 0.1 if rotation else 0.0, autocast)
         opt.zero_grad(set_to_none=True)
         value.backward()
         opt.step()
@@ -93,10 +96,13 @@ def training_speed(name: str, device: torch.device, steps: int, batch: int, bf16
             torch.cuda.set_sync_debug_mode(0)
         synchronize(device)
         seconds = time.perf_counter() - start
-    syncs = sum("synchroniz" in str(w.message) for w in caught)
+    return steps * batch / seconds, sum("synchroniz" in str(w.message) for w in caught)
+
+
+def training_speed(name: str, device: torch.device, steps: int, batch: int, bf16: bool) -> str:
+    images_per_s, syncs = measure_training(name, device, steps, batch, bf16)
     mode = "bf16 + channels_last" if bf16 else "fp32"
-    speed = f"{steps * batch / seconds:.0f} images/s"
-    return f"{name} training ({mode}): {speed}, {syncs} host-device syncs in {steps} steps"
+    return f"{name} training ({mode}): {images_per_s:.0f} images/s, {syncs} host-device syncs in {steps} steps"
 
 
 def synchronize(device: torch.device) -> None:
