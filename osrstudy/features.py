@@ -68,13 +68,21 @@ def jacobians_of_subsample(model: Model, x: torch.Tensor, chunk: int, n: int | N
     return norms
 
 
-def final_jacobians(model: Model, x: torch.Tensor, chunk: int, projections: int | None) -> np.ndarray:
-    """Exact norms, or (with `projections`) the random-projection estimate, whose cost does not
-    grow with the embedding dimension; within a chunk of the exact pass's size (m <= d products
-    per sample instead of d)."""
+def final_jacobians(model: Model, x: torch.Tensor, chunk: int, projections: int | None,
+                    keep: np.ndarray) -> np.ndarray:
+    """Norms of the samples `keep` marks (NaN elsewhere): exact, or (with `projections`) the
+    random-projection estimate, whose cost does not grow with the embedding dimension; within a
+    chunk of the exact pass's size (m <= d products per sample instead of d)."""
+    x_kept = x if keep.all() else x[torch.as_tensor(np.flatnonzero(keep), device=x.device)]
     if projections is None:
-        return jacobians(model, x, chunk)
-    return jacobian_norms_estimate(model.embedding(), x, projections, seed=0, chunk_size=chunk).cpu().numpy()
+        kept = jacobians(model, x_kept, chunk)
+    else:
+        kept = jacobian_norms_estimate(model.embedding(), x_kept, projections, seed=0, chunk_size=chunk).cpu().numpy()
+    if keep.all():
+        return kept
+    norms = np.full(len(x), np.nan, dtype=kept.dtype)
+    norms[keep] = kept
+    return norms
 
 
 def jacobian_method(projections: int | None) -> str:
@@ -131,7 +139,8 @@ def evaluate_model(model: Model, inputs: Inputs, evaluation: EvaluationConfig, c
         f_eval = features(model, inputs.x_eval)
     loss_logits = f_eval.logits
     with clock.stage("jacobians_after"):
-        f_eval.jacobian_norm = final_jacobians(model, inputs.x_eval, chunk, evaluation.jacobian_projections)
+        keep = inputs.samples.per_partition(evaluation.jacobian_after)
+        f_eval.jacobian_norm = final_jacobians(model, inputs.x_eval, chunk, evaluation.jacobian_projections, keep)
     needs = {n for name in evaluation.scorers for n in (*SCORERS[name].requires, *SCORERS[name].requires_model)}
     with clock.stage("logit_head"):
         head, logit_head = linear_head(model, f_train, f_eval, needs, inputs.split.n_known, inputs.x_eval.device)

@@ -38,19 +38,31 @@ def scores_of(evaluated: Evaluated, scorers: tuple[str, ...]) -> tuple[np.ndarra
     return scores, not_applicable
 
 
-def metric_table(scores: np.ndarray, samples: EvalSamples, predictions: np.ndarray,
-                 metrics: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
-    """(eval_set, scorer, metric) results; thresholds are calibrated on the validation samples."""
+def metric_table(scores: np.ndarray, samples: EvalSamples, predictions: np.ndarray, metrics: tuple[str, ...],
+                 scored_samples: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """(eval_set, scorer, metric) results; thresholds are calibrated on the validation samples.
+    `scored_samples` (scorer, sample): which samples each scorer is measured on (all, except for
+    scores of a budgeted subsample, evaluation.jacobian_after)."""
     masks, val = samples.masks(), samples.partition == "val"
 
     def scored(s: np.ndarray, part: np.ndarray) -> Scored:
         return Scored(s[part], samples.labels[part], predictions[part])
 
     results = np.array([
-        [[METRICS[m](scored(s, mask), scored(s, val)) for m in metrics] for s in scores]
+        [[METRICS[m](scored(s, mask & on), scored(s, val & on)) for m in metrics]
+         for s, on in zip(scores, scored_samples)]
         for mask in masks.values()
     ])
     return results, list(masks)
+
+
+def scored_samples(evaluated: Evaluated, evaluation: EvaluationConfig) -> np.ndarray:
+    """(scorer, sample) mask: with evaluation.jacobian_after, a scorer that reads the Jacobian
+    norms is measured on the budgeted subsample; otherwise every scorer on every sample (a NaN
+    score then shows as a NaN result, never as a silently smaller sample)."""
+    every = np.ones(len(evaluated.eval.jacobian_norm), dtype=bool)
+    budgeted = every if evaluation.jacobian_after is None else np.isfinite(evaluated.eval.jacobian_norm)
+    return np.array([budgeted if "jacobian_norm" in SCORERS[name].requires else every for name in evaluation.scorers])
 
 
 def final_geometry(evaluated: Evaluated, samples: EvalSamples) -> dict[str, float]:
@@ -66,7 +78,8 @@ def measure(evaluated: Evaluated, samples: EvalSamples, evaluation: EvaluationCo
     with clock.stage("scorers"):
         scores, not_applicable = scores_of(evaluated, evaluation.scorers)
     with clock.stage("metrics"):
-        results, eval_sets = metric_table(scores, samples, evaluated.predictions, evaluation.metrics)
+        on = scored_samples(evaluated, evaluation)
+        results, eval_sets = metric_table(scores, samples, evaluated.predictions, evaluation.metrics, on)
     with clock.stage("geometry"):
         geometry = final_geometry(evaluated, samples)
     return Measurements(scores, not_applicable, results, eval_sets, geometry)

@@ -37,6 +37,18 @@ class EvalSamples:
         return cls(np.concatenate([p.labels for p in parts]), partition,
                    np.concatenate([p.classes for p in parts]), np.concatenate([p.index for p in parts]), tuple(ood))
 
+    def per_partition(self, n: int | None, seed: int = 0) -> np.ndarray:
+        """Mask of a fixed-seed subsample of at most n samples of each partition (all for None)."""
+        keep = np.ones(len(self.labels), dtype=bool)
+        if n is None:
+            return keep
+        rng = np.random.default_rng(seed)
+        for name in dict.fromkeys(self.partition):
+            where = np.flatnonzero(self.partition == name)
+            if len(where) > n:
+                keep[np.setdiff1d(where, rng.choice(where, n, replace=False))] = False
+        return keep
+
     def masks(self) -> dict[str, np.ndarray]:
         """Per eval set, the samples its metrics use: the test samples for the held-out classes;
         the known test samples and the set's own for each out-of-distribution set."""

@@ -89,6 +89,9 @@ class RunTraining:
         return {**dataclasses.asdict(self.cell), **self.config.as_dict()}
 
 
+BUDGETS = ("jacobian_before", "probe_samples", "jacobian_projections", "jacobian_after")
+
+
 @dataclass(frozen=True)
 class EvaluationConfig:
     """What a run measures after training."""
@@ -102,11 +105,11 @@ class EvaluationConfig:
     jacobian_before: int | None = None  # samples with a Jacobian norm before training (None: all)
     probe_samples: int = 300  # validation samples examined at each checkpoint
     jacobian_projections: int | None = None  # final norms by the random-projection estimator (None: exact)
+    jacobian_after: int | None = None  # final norms on at most this many samples per partition (None: all)
 
     @classmethod
     def from_dict(cls, evaluation: dict) -> "EvaluationConfig":
-        budgets = {k: evaluation[k] for k in ("jacobian_before", "probe_samples", "jacobian_projections")
-                   if k in evaluation}
+        budgets = {k: evaluation[k] for k in BUDGETS if k in evaluation}
         return cls(tuple(evaluation["scorers"]), tuple(evaluation["metrics"]),
                    dict(evaluation.get("max_samples", {})), tuple(evaluation.get("eval_sets", ())), **budgets)
 

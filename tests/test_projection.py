@@ -42,3 +42,8 @@ def test_the_committed_sizes_cover_every_dataset_of_the_full_study():
     sizes = json.loads(projection.SIZES.read_text())
     runs = expand_study(load_study("config/study.yaml"))
     assert {projection.size_key(r["train"]) for r in runs} <= set(sizes)
+
+
+def test_the_final_jacobian_budget_is_per_partition():
+    w = projection.work(run(jacobian_after=100, jacobian_before=50, probe_samples=20), SIZES)
+    assert w["jacobians"] == 50 + (100 + 100 + 100) + 3 * 20 + 16 * 21

@@ -166,3 +166,31 @@ def test_evaluation_budgets_bound_the_costly_parts_and_are_recorded(tmp_path, ti
     assert samples.attrs["jacobian_method"] == "estimated from 4 random projections"
     assert samples.attrs["jacobian_before_samples"] == 20 and samples.attrs["probe_samples"] == 25
     assert np.isfinite(summary.results.sel(scorer="jacobian", metric="auroc").values).all()
+
+
+def test_final_jacobians_on_a_budgeted_subsample_change_nothing_else(tmp_path, tiny_study):
+    """evaluation.jacobian_after: the final norms of at most N samples per partition; the jacobian
+    scorer is measured on those, every other number of the run is the unbudgeted run's."""
+    import copy
+
+    from osrstudy.study import expand_study, job_spec
+
+    study = copy.deepcopy(tiny_study)
+    study["blocks"]["t"]["losses"] = ["movr"]
+    full = job_spec(expand_study(study)[0])
+    study["evaluation"] = {"jacobian_after": 40}
+    budgeted = job_spec(expand_study(study)[0])
+    quiet = dict(threads=1, log=lambda _: None)
+    execute(full, tmp_path / "full.zarr", tmp_path / "ckpt", **quiet)
+    execute(budgeted, tmp_path / "budgeted.zarr", tmp_path / "ckpt", **quiet)  # the same model: its checkpoint
+    (s_full, r_full), (s_cut, r_cut) = open_run(tmp_path / "full.zarr"), open_run(tmp_path / "budgeted.zarr")
+    has = np.isfinite(s_cut.jacobian_norm.values)
+    for part in ("val", "test"):
+        assert has[s_cut.partition.values == part].sum() == 40
+    np.testing.assert_array_equal(s_cut.jacobian_norm.values[has], s_full.jacobian_norm.values[has])
+    others = [s for s in r_full.scorer.values if s != "jacobian"]
+    np.testing.assert_array_equal(r_cut.results.sel(scorer=others).values, r_full.results.sel(scorer=others).values)
+    jacobian = r_cut.results.sel(eval_set="held_out", scorer="jacobian", metric="auroc").item()
+    assert np.isfinite(jacobian) and jacobian != r_full.results.sel(eval_set="held_out", scorer="jacobian",
+                                                                    metric="auroc").item()
+    assert s_cut.attrs["jacobian_after_samples"] == has.sum() == 80

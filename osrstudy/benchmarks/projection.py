@@ -62,11 +62,14 @@ def work(run: dict, sizes: dict[str, dict[str, int]]) -> dict[str, float]:
     n_test = min(size["test"], budget.get("test", math.inf))
     n_ood = len(evaluation.get("eval_sets", [])) * min(OOD_SET_SIZE, budget.get("ood", budget.get("test", math.inf)))
     n_eval = n_val + n_test + n_ood
+    after = evaluation.get("jacobian_after") or math.inf
+    n_after = min(n_val, after) + min(n_test, after) + len(evaluation.get("eval_sets", [])) * min(
+        n_ood / max(1, len(evaluation.get("eval_sets", []))), after)
     checkpoints = 1 + epochs // run["schedule"]["checkpoint_every"] + (epochs % run["schedule"]["checkpoint_every"] > 0)
     probe = checkpoints * min(evaluation.get("probe_samples", PROBE_DEFAULT), n_val)
     before = min(evaluation.get("jacobian_before") or n_eval, n_eval)
     images = steps * t["batch_size"] * (2 if t["self_supervision"] > 0 else 1)
-    return {"images": images, "jacobians": before + n_eval + probe + INTERPOLATION_PAIRS * INTERPOLATION_STEPS,
+    return {"images": images, "jacobians": before + n_after + probe + INTERPOLATION_PAIRS * INTERPOLATION_STEPS,
             "evaluated": n_eval}
 
 
@@ -139,8 +142,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=3, help="timed training steps per backbone and shape")
     p.add_argument("--jacobian-samples", type=int, default=4, help="samples per timed Jacobian chunk")
     p.add_argument("--measure-sizes", metavar="DATA_ROOT", help=f"measure split sizes there and write {SIZES}")
+    p.add_argument("--budget", nargs="*", default=[], metavar="KEY=N",
+                   help="evaluation budgets applied to every run, e.g. jacobian_before=500 jacobian_after=500")
     a = p.parse_args(argv)
     runs = expand_study(load_study(a.study))
+    budgets = {key: int(value) for key, value in (item.split("=") for item in a.budget)}
+    for run in runs:
+        run["evaluation"] = {**run["evaluation"], **budgets}
     if a.measure_sizes:
         SIZES.write_text(json.dumps(measure_sizes(runs, a.measure_sizes), indent=1, sort_keys=True) + "\n")
     sizes = json.loads(SIZES.read_text())
