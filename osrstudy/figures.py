@@ -206,6 +206,7 @@ def loss_vs_jacobian(study: Selection) -> plt.Figure:
     root = study.root
     runs = combined_movr(study) & (root.split == root.split.min()).values
     frame = per_sample_frame(study, runs, {"score_loss": "sample-wise loss", "jacobian_norm": "Jacobian norm"})
+    frame = frame.dropna(subset=["Jacobian norm"])  # evaluation.jacobian_after: norms of a subsample
     frame["samples"] = np.where(frame.unknown, "unknown", "known")
     datasets = sorted(frame.dataset.unique())
     fig, axes = plt.subplots(1, len(datasets), figsize=(3.6 * len(datasets), 3.4), squeeze=False)
@@ -297,7 +298,10 @@ def tsne(study: Selection) -> plt.Figure:
         ax.scatter(*xy[~known].T, c="black", s=3, label="unknown")
         ax.scatter(*xy[known].T, c=labels[known], cmap="tab10", s=3)
         ax.set_title(f"{models[run_id]}: classes (unknown black)", fontsize=9)
-        heat = axes[row, 1].scatter(*xy.T, c=(j - j.min()) / (np.ptp(j) or 1), cmap="coolwarm", s=3)
+        has = np.isfinite(j)  # evaluation.jacobian_after leaves the other samples without a norm
+        axes[row, 1].scatter(*xy[~has].T, c="lightgrey", s=3)
+        low, span = (j[has].min(), np.ptp(j[has])) if has.any() else (0.0, 0.0)
+        heat = axes[row, 1].scatter(*xy[has].T, c=(j[has] - low) / (span or 1), cmap="coolwarm", s=3)
         axes[row, 1].set_title("Jacobian norm (min-max normalised)", fontsize=9)
         fig.colorbar(heat, ax=axes[row, 1])
         for ax in axes[row]:

@@ -16,12 +16,12 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def reduced(workdir: Path, config: str, splits: list[int]) -> str:
+def reduced(workdir: Path, config: str, splits: list[int], **evaluation) -> str:
     """The config with two epochs, the given splits and a small evaluation budget."""
     study = yaml.safe_load((REPO / config).read_text())
     study["name"] = f"{study['name']}_reduced"
     study["training"].update(epochs=2, checkpoint_every=1)
-    study.setdefault("evaluation", {})["max_samples"] = {"val": 80, "test": 100}
+    study.setdefault("evaluation", {}).update(max_samples={"val": 80, "test": 100}, **evaluation)
     for block in study["blocks"].values():
         block["splits"] = splits
     path = workdir / "config" / f"{study['name']}.yaml"
@@ -31,7 +31,8 @@ def reduced(workdir: Path, config: str, splits: list[int]) -> str:
 
 
 def test_the_demo_renders_each_figure_and_table_its_blocks_support(tmp_path):
-    config = reduced(tmp_path, "config/demo.yaml", [0, 1])
+    # with the Jacobian budgets on: the per-sample figures draw the samples that have a norm
+    config = reduced(tmp_path, "config/demo.yaml", [0, 1], jacobian_before=40, jacobian_after=30)
     snakemake(tmp_path, "--cores", "2", "--config", f"study={config}")
     out, blocks = tmp_path / "results/demo_reduced", ["protocol_a"]
     expected = [n for n in FIGURES.names() if applies(FIGURES[n], blocks)]
