@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import torch
 
 from osrstudy.backbones import build_backbone
 from osrstudy.benchmarks.gpu_smoke import measure_training
+from osrstudy.benchmarks.jacobian import timed
 from osrstudy.data import DATASETS, load_split
 from osrstudy.features import INTERPOLATION_PAIRS, INTERPOLATION_STEPS
 from osrstudy.jacobian import exact_norms, in_chunks
@@ -83,14 +83,8 @@ def jacobian_speed(backbone: str, shape: tuple[int, int], d: int, device: torch.
     model = build_backbone(backbone, shape[0], d).to(device).eval()
     norms = exact_norms(model)
     x = torch.randn(samples, shape[0], shape[1], shape[1], device=device)
-    in_chunks(norms, x[:1], 1)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    in_chunks(norms, x, samples)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return samples / (time.perf_counter() - start)
+    _, seconds, _ = timed(lambda: in_chunks(norms, x, samples), device, repeats=1)
+    return samples / seconds
 
 
 def speeds(runs: list[dict], device: torch.device, steps: int, jacobian_samples: int, log=print) -> tuple[dict, dict]:
