@@ -8,7 +8,8 @@ from osrstudy.study import expand_study, load_study
 def run(**evaluation):
     return {"blocks": ["b"], "train": {"dataset": "cifar10", "n_known": None, "batch_size": 100, "iterations": None,
                                        "epochs": 10, "self_supervision": 0.1, "backbone": "wrn16_4", "embed_dim": 128},
-            "schedule": {"checkpoint_every": 5}, "evaluation": {"eval_sets": ["imagenet_crop"], **evaluation}}
+            "schedule": {"checkpoint_every": 5},
+            "evaluation": {"eval_sets": ["imagenet_crop"], "scorers": ["msp", "jacobian"], **evaluation}}
 
 
 SIZES = {"cifar10": {"train": 1000, "val": 200, "test": 300}}
@@ -20,6 +21,8 @@ def test_a_runs_work_counts_its_steps_and_every_jacobian_pass():
     n_eval = 200 + 300 + 10_000
     assert w["evaluated"] == n_eval
     assert w["jacobians"] == n_eval * 2 + 3 * 200 + 16 * 21  # before + after, 3 probes of 200 val, the paths
+    # CIFAR-10's 6 known classes, d = 128, 2 scorers
+    assert w["store_bytes"] == projection.STORE_FIXED_BYTES + n_eval * (4 * 128 + 8 * 6 + 8 * 2 + 60)
 
 
 def test_budgets_shrink_the_work():

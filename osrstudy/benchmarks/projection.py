@@ -6,7 +6,9 @@ exact Jacobian samples/s per (backbone, input shape, embedding dimension). A run
 training images (steps x batch; twice for self-supervised runs, whose rotated copies go through
 the backbone too) and its Jacobian samples (before and after training on every evaluated sample,
 or the `jacobian_before` subsample; the probe at every checkpoint; the 16 x 21 interpolation
-points). Features, scorers and metrics are left out (seconds per run, against hours).
+points). Features, scorers and metrics are left out (seconds per run, against hours). The run
+stores' size is modelled per evaluated sample; study.zarr holds every run group once (the demo's:
+3.2 MB for 10 run stores of 0.34 MB).
 
     python -m osrstudy.benchmarks.projection --device cpu       # CPU hours, here
     python -m osrstudy.benchmarks.projection --device cuda      # GPU hours, on a GPU node
@@ -36,6 +38,11 @@ from osrstudy.study import expand_study, load_study
 SIZES = Path(__file__).with_name("study_sizes.json")
 OOD_SET_SIZE = 10_000  # each of ODIN's four sets
 PROBE_DEFAULT = 300
+# A run store's size: per evaluated sample the embedding (float32 x d), logits and a fitted head's
+# logits (float32 x 2K at most), a float64 score per scorer and about 60 bytes of labels, indices,
+# prediction and norms; plus about 150 kB of metadata, summaries and interpolation paths. Against
+# the demo's stores (789 samples, d = 16, K = 6, 13 scorers): 368 kB modelled, 343 kB on disk.
+STORE_FIXED_BYTES, STORE_SAMPLE_BYTES = 150_000, 60
 
 
 def size_key(train: dict) -> str:
@@ -69,8 +76,10 @@ def work(run: dict, sizes: dict[str, dict[str, int]]) -> dict[str, float]:
     probe = checkpoints * min(evaluation.get("probe_samples", PROBE_DEFAULT), n_val)
     before = min(evaluation.get("jacobian_before") or n_eval, n_eval)
     images = steps * t["batch_size"] * (2 if t["self_supervision"] > 0 else 1)
+    n_known = t["n_known"] or len(DATASETS[t["dataset"]]().known_splits()[0])
+    per_sample = 4 * t["embed_dim"] + 8 * n_known + 8 * len(evaluation["scorers"]) + STORE_SAMPLE_BYTES
     return {"images": images, "jacobians": before + n_after + probe + INTERPOLATION_PAIRS * INTERPOLATION_STEPS,
-            "evaluated": n_eval}
+            "evaluated": n_eval, "store_bytes": STORE_FIXED_BYTES + n_eval * per_sample}
 
 
 def input_shape(dataset: str) -> tuple[int, int]:
@@ -104,8 +113,8 @@ def speeds(runs: list[dict], device: torch.device, steps: int, jacobian_samples:
 
 def project(runs: list[dict], sizes: dict, train_speed: dict, jac_speed: dict) -> list[dict]:
     """Hours per block (a run in several blocks counts in each) and in all (each run once)."""
-    blocks: dict[str, dict] = defaultdict(lambda: {"runs": 0, "train_h": 0.0, "eval_h": 0.0})
-    total = {"block": "all (each run once)", "runs": 0, "train_h": 0.0, "eval_h": 0.0}
+    blocks: dict[str, dict] = defaultdict(lambda: {"runs": 0, "train_h": 0.0, "eval_h": 0.0, "store_gb": 0.0})
+    total = {"block": "all (each run once)", "runs": 0, "train_h": 0.0, "eval_h": 0.0, "store_gb": 0.0}
     for run in runs:
         t, w = run["train"], work(run, sizes)
         shape = input_shape(t["dataset"])
@@ -115,6 +124,7 @@ def project(runs: list[dict], sizes: dict, train_speed: dict, jac_speed: dict) -
             row["runs"] += 1
             row["train_h"] += train_h
             row["eval_h"] += eval_h
+            row["store_gb"] += w["store_bytes"] / 1e9
     rows = [{"block": name, **row} for name, row in blocks.items()] + [total]
     for row in rows:
         row["eval_over_train"] = row["eval_h"] / row["train_h"]
@@ -122,10 +132,10 @@ def project(runs: list[dict], sizes: dict, train_speed: dict, jac_speed: dict) -
 
 
 def markdown(rows: list[dict], unit: str) -> str:
-    lines = [f"| block | runs | training {unit}-h | evaluation {unit}-h | evaluation / training |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {r['block']} | {r['runs']} | {r['train_h']:.1f} | {r['eval_h']:.1f} | {r['eval_over_train']:.2f} |"
-              for r in rows]
+    lines = [f"| block | runs | training {unit}-h | evaluation {unit}-h | evaluation / training | run stores GB |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r['block']} | {r['runs']} | {r['train_h']:.1f} | {r['eval_h']:.1f} | {r['eval_over_train']:.2f} "
+              f"| {r['store_gb']:.2f} |" for r in rows]
     return "\n".join(lines)
 
 
