@@ -16,7 +16,7 @@ from osrstudy.run_spec import EvaluationConfig
 from osrstudy.scorers import SCORERS
 from osrstudy.stopwatch import Stopwatch
 
-INTERPOLATION_PAIRS, INTERPOLATION_STEPS = 16, 21  # Fig. 4 paths between test samples of two classes
+INTERPOLATION_STEPS = 21  # points along each of Fig. 4's paths (evaluation.interpolation_pairs of them)
 OWN_HEAD, FITTED_HEAD, NO_HEAD = ("the loss's own", "frozen linear head fitted on train embeddings",
                                   "none (no requested scorer reads one)")
 
@@ -150,7 +150,7 @@ def evaluate_model(model: Model, inputs: Inputs, evaluation: EvaluationConfig, c
         with clock.stage("odin"):
             f_eval.odin = odin_scores(lambda b: embed(b) @ weight.T + bias, inputs.x_eval,
                                       inputs.split.std).cpu().numpy()
-    pairs = interpolation_pairs(inputs.split.test.labels, INTERPOLATION_PAIRS)
+    pairs = interpolation_pairs(inputs.split.test.labels, evaluation.interpolation_pairs)
     with clock.stage("interpolation"):
         path_norms = interpolation_norms(model.embedding(), inputs.x_test[pairs[:, 0]], inputs.x_test[pairs[:, 1]],
                                          INTERPOLATION_STEPS, chunk).cpu().numpy()

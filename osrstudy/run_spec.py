@@ -89,7 +89,7 @@ class RunTraining:
         return {**dataclasses.asdict(self.cell), **self.config.as_dict()}
 
 
-BUDGETS = ("jacobian_before", "probe_samples", "jacobian_projections", "jacobian_after")
+BUDGETS = ("jacobian_before", "probe_samples", "jacobian_projections", "jacobian_after", "interpolation_pairs")
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,7 @@ class EvaluationConfig:
     probe_samples: int = 300  # validation samples examined at each checkpoint
     jacobian_projections: int | None = None  # final norms by the random-projection estimator (None: exact)
     jacobian_after: int | None = None  # final norms on at most this many samples per partition (None: all)
+    interpolation_pairs: int = 16  # Fig. 4's paths between test samples of two known classes
 
     @classmethod
     def from_dict(cls, evaluation: dict) -> "EvaluationConfig":

@@ -154,7 +154,7 @@ def test_evaluation_budgets_bound_the_costly_parts_and_are_recorded(tmp_path, ti
     plain = job_spec(expand_study(study)[0])
     study["blocks"]["t"]["eval_sets"] = ["gaussian_noise"]
     study["evaluation"] = {"max_samples": {"val": 60, "test": 80, "ood": 30}, "jacobian_before": 20,
-                           "probe_samples": 25, "jacobian_projections": 4}
+                           "probe_samples": 25, "jacobian_projections": 4, "interpolation_pairs": 3}
     spec = job_spec(expand_study(study)[0])
     assert spec["run_id"] == plain["run_id"] and spec["evaluation"] != plain["evaluation"]
     execute(spec, tmp_path / "run.zarr", threads=1, log=lambda _: None)
@@ -165,6 +165,7 @@ def test_evaluation_budgets_bound_the_costly_parts_and_are_recorded(tmp_path, ti
     assert np.isfinite(samples.jacobian_norm.values).all()
     assert samples.attrs["jacobian_method"] == "estimated from 4 random projections"
     assert samples.attrs["jacobian_before_samples"] == 20 and samples.attrs["probe_samples"] == 25
+    assert samples.sizes["pair"] == 3
     assert np.isfinite(summary.results.sel(scorer="jacobian", metric="auroc").values).all()
 
 

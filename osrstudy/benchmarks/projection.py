@@ -31,8 +31,9 @@ from osrstudy.backbones import build_backbone
 from osrstudy.benchmarks.gpu_smoke import measure_training
 from osrstudy.benchmarks.jacobian import timed
 from osrstudy.data import DATASETS, load_split
-from osrstudy.features import INTERPOLATION_PAIRS, INTERPOLATION_STEPS
+from osrstudy.features import INTERPOLATION_STEPS
 from osrstudy.jacobian import exact_norms, in_chunks
+from osrstudy.run_spec import EvaluationConfig
 from osrstudy.study import expand_study, load_study
 
 SIZES = Path(__file__).with_name("study_sizes.json")
@@ -78,7 +79,8 @@ def work(run: dict, sizes: dict[str, dict[str, int]]) -> dict[str, float]:
     images = steps * t["batch_size"] * (2 if t["self_supervision"] > 0 else 1)
     n_known = t["n_known"] or len(DATASETS[t["dataset"]]().known_splits()[0])
     per_sample = 4 * t["embed_dim"] + 8 * n_known + 8 * len(evaluation["scorers"]) + STORE_SAMPLE_BYTES
-    return {"images": images, "jacobians": before + n_after + probe + INTERPOLATION_PAIRS * INTERPOLATION_STEPS,
+    paths = evaluation.get("interpolation_pairs", EvaluationConfig.interpolation_pairs) * INTERPOLATION_STEPS
+    return {"images": images, "jacobians": before + n_after + probe + paths,
             "evaluated": n_eval, "store_bytes": STORE_FIXED_BYTES + n_eval * per_sample}
 
 
