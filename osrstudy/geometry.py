@@ -75,7 +75,10 @@ def separation(z: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     distance between class means (the Jacobian-norm paper's Figs. 8, 10, 11)."""
     from sklearn.metrics import davies_bouldin_score
 
-    dbi = davies_bouldin_score(z, labels) if len(np.unique(labels)) > 1 else float("nan")
+    # DBI needs 2 <= classes < samples (scikit-learn raises otherwise): NaN when a small probe
+    # (evaluation.probe_samples) holds one known sample per class or a single class
+    n_classes = len(np.unique(labels))
+    dbi = davies_bouldin_score(z, labels) if 1 < n_classes < len(z) else float("nan")
     return {"dbi": float(dbi), "inter_class_distance": float(pdist(class_means(z, labels)).mean())}
 
 

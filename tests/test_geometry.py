@@ -28,3 +28,14 @@ def test_tangent_ball_threshold():
     assert tangent_ball_threshold(np.array([[1.0, 0.0], [-1.0, 0.0]])) == 1.0
     # K = 3 simplex: d_min / rho = sqrt(3), a = 2, tau* = 2 (2 - 1) / (1 + 2 * 2)
     assert tangent_ball_threshold(simplex(3)) == pytest.approx(2 / 5)
+
+
+def test_separation_of_too_few_samples_is_nan_not_an_error():
+    """A probe of a few validation samples can hold one known sample per class (the full-size
+    rehearsal's probe_samples = 10 did): the DBI is undefined there, the distance is not."""
+    from osrstudy.geometry import separation
+
+    z = np.arange(10.0).reshape(5, 2)
+    result = separation(z, np.arange(5))
+    assert np.isnan(result["dbi"]) and result["inter_class_distance"] > 0
+    assert np.isfinite(separation(np.r_[z, z + 0.1], np.r_[np.arange(5), np.arange(5)])["dbi"])
