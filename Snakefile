@@ -16,6 +16,18 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/tables.smk"
 
 
+# Under a cluster executor (the slurm profile's `executor: osrstudy`) only `train` leaves this machine.
+localrules:
+    all,
+    data,
+    merge,
+    verify,
+    figure,
+    figures,
+    table,
+    tables,
+
+
 rule all:
     default_target: True
     input:

@@ -34,6 +34,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Callable
 
 import submitit.core.utils
 import submitit.helpers
@@ -74,9 +75,17 @@ def make_executor(launcher: str, folder: Path, timeout_min: int, threads: int | 
     return executor
 
 
+def say_now(line: str) -> None:
+    print(line, flush=True)
+
+
+def tail_of_text(text: str, n: int = TAIL_LINES) -> str:
+    return "\n".join(text.splitlines()[-n:])
+
+
 def tail(path: str | Path, n: int = TAIL_LINES) -> str:
     try:
-        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-n:])
+        return tail_of_text(Path(path).read_text(errors="replace"), n)
     except OSError:
         return "(no log)"
 
@@ -100,21 +109,38 @@ def reattach_to(launcher: str, jobs_dir: str, job_id: str):
     return cls(folder=jobs_dir, job_id=job_id)
 
 
+def recorded_job(record: Path):
+    """(job, staging path, whether packed) of the SLURM job an earlier launch recorded for this
+    run, or None. Says nothing of whether the job still exists."""
+    if not record.exists():
+        return None
+    previous = json.loads(record.read_text())
+    if previous.get("launcher") != "slurm":
+        return None
+    job = reattach_to("slurm", previous["jobs_dir"], previous["job_id"])
+    # records written before each submission had its own staging path staged beside the record
+    staging = Path(previous.get("staging") or record.with_suffix(".zarr"))
+    return job, staging, "pack" in previous
+
+
 def reattachable(record: Path, launcher: str):
     """(job, staging path, whether packed) of a SLURM job of this run from an earlier launcher
     (snakemake was killed) that is still queued or running or finished with a result; else Nones."""
-    nothing = (None, None, False)
-    if launcher != "slurm" or not record.exists():
-        return nothing
-    previous = json.loads(record.read_text())
-    if previous.get("launcher") != "slurm":
-        return nothing
-    job = reattach_to("slurm", previous["jobs_dir"], previous["job_id"])
-    if job.paths.result_pickle.exists() or squeue_state(job.job_id) not in GONE:
-        # records written before each submission had its own staging path staged beside the record
-        staging = Path(previous.get("staging") or record.with_suffix(".zarr"))
-        return job, staging, "pack" in previous
-    return nothing
+    recorded = recorded_job(record) if launcher == "slurm" else None
+    if recorded is not None:
+        job = recorded[0]
+        if job.paths.result_pickle.exists() or squeue_state(job.job_id) not in GONE:
+            return recorded
+    return None, None, False
+
+
+def write_record(record_path: Path, info: dict, job_id: str) -> None:
+    """What was submitted for the run (read back by recorded_job after a restart)."""
+    record_path.parent.mkdir(parents=True, exist_ok=True)
+    record_path.write_text(json.dumps({
+        **info, "job_id": str(job_id),
+        "submitted": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }, indent=1))
 
 
 def wait(job, launcher: str) -> None:
@@ -201,34 +227,41 @@ def finished(output: str | Path) -> bool:
     return Path(output, ".zmetadata").exists() and not manifest.damage(output, full=True)
 
 
+def staging_for(record_path: Path) -> Path:
+    """A staging path of this submission's own beside the run's launch record."""
+    return record_path.with_name(f"{record_path.stem}.{uuid.uuid4().hex[:8]}.zarr")
+
+
+def pack_member(spec: dict, staging: Path, checkpoint_dir: str, threads: int | None, data_root: str | None,
+                jacobian_chunk: int) -> dict:
+    """One run as osrstudy.packing.PackJob takes it."""
+    return {"run_id": spec["run_id"], "spec": spec, "output": str(staging), "checkpoint_dir": checkpoint_dir,
+            "threads": threads, "data_root": data_root or None, "jacobian_chunk": jacobian_chunk}
+
+
 def submit(spec: dict, record_path: Path, checkpoint_dir: str, launcher: str, jobs_dir: str, threads: int | None,
            timeout_min: int, data_root: str | None, jacobian_chunk: int, slurm: dict | None, pack: int,
-           pack_wait_s: float):
+           pack_wait_s: float, say: Callable[[str], None] | None = None):
     """Submit the run's job and record it; (job, staging path, whether packed). Each submission
     stages its store under a path of its own, so no two jobs ever write one store."""
-    run_id = spec["run_id"]
-    staging = record_path.with_name(f"{record_path.stem}.{uuid.uuid4().hex[:8]}.zarr")
+    run_id, say = spec["run_id"], say or say_now
+    staging = staging_for(record_path)
     info = {"run_id": run_id, "launcher": launcher, "staging": str(staging)}
     packed = pack > 1 and launcher != "debug"
     if packed:
-        member = {"run_id": run_id, "spec": spec, "output": str(staging), "checkpoint_dir": checkpoint_dir,
-                  "threads": threads, "data_root": data_root or None, "jacobian_chunk": jacobian_chunk}
+        member = pack_member(spec, staging, checkpoint_dir, threads, data_root, jacobian_chunk)
         job, pack_id, pack_dir = submit_packed(member, record_path.parent / "packs", Path(jobs_dir).parent,
                                                launcher, pack, pack_wait_s, timeout_min, threads, slurm)
         info.update(pack=pack_id, jobs_dir=pack_dir)
-        print(f"[{run_id}] packed into {pack_id}: {launcher} job {job.job_id}; job logs in {pack_dir}", flush=True)
+        say(f"[{run_id}] packed into {pack_id}: {launcher} job {job.job_id}; job logs in {pack_dir}")
     else:
         executor = make_executor(launcher, Path(jobs_dir), timeout_min, threads, slurm)
         executor.update_parameters(name=run_id)
         job = executor.submit(TrainJob(), spec, str(staging), checkpoint_dir, threads, data_root or None,
                               jacobian_chunk)
         info["jobs_dir"] = str(Path(jobs_dir).resolve())
-        print(f"[{run_id}] submitted to {launcher} as job {job.job_id}; job logs in {jobs_dir}", flush=True)
-    record_path.parent.mkdir(parents=True, exist_ok=True)
-    record_path.write_text(json.dumps({
-        **info, "job_id": str(job.job_id),
-        "submitted": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }, indent=1))
+        say(f"[{run_id}] submitted to {launcher} as job {job.job_id}; job logs in {jobs_dir}")
+    write_record(record_path, info, job.job_id)
     return job, staging, packed
 
 
@@ -259,19 +292,20 @@ def result_of(job, run_id: str, launcher: str, packed: bool) -> dict:
             print(f"--- job {job.job_id} stdout ({job.paths.stdout}) ---\n{tail(job.paths.stdout, 400)}", flush=True)
 
 
-def place(staging: Path, output: Path, run_id: str) -> None:
+def place(staging: Path, output: Path, run_id: str, say: Callable[[str], None] | None = None) -> None:
     """Move the job's store into place (same filesystem). A verified store already there stays
     (never removed by the launcher); a damaged one is moved aside, not deleted."""
+    say = say or say_now
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.exists():
         damage = manifest.damage(output, full=True)
         if not damage:
-            print(f"[{run_id}] a verified store is already at {output}; kept it, discarded this job's copy", flush=True)
+            say(f"[{run_id}] a verified store is already at {output}; kept it, discarded this job's copy")
             shutil.rmtree(staging)
             return
         aside = output.with_name(f"{output.name}.damaged-{dt.datetime.now():%Y%m%d-%H%M%S}")
         output.rename(aside)
-        print(f"[{run_id}] the store at {output} was damaged ({damage[0]}); moved it to {aside}", flush=True)
+        say(f"[{run_id}] the store at {output} was damaged ({damage[0]}); moved it to {aside}")
     staging.replace(output)
 
 

@@ -37,3 +37,35 @@ def exclusive(path: str | Path, on_wait: Callable[[str], None] | None = None) ->
             yield waited
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def try_hold(path: str | Path):
+    """The open, exclusively locked file at `path`, or None when another process holds it. The lock
+    lasts until let_go() or this process ends (for a holder that outlives a `with` block)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{socket.gethostname()} pid {os.getpid()}")
+    handle.flush()
+    return handle
+
+
+def holder(path: str | Path) -> str:
+    """Who holds the lock at `path`, as its holder wrote it ("host pid N")."""
+    try:
+        return Path(path).read_text().strip() or "another process"
+    except OSError:
+        return "another process"
+
+
+def let_go(handle) -> None:
+    if handle is not None:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()

@@ -50,7 +50,7 @@ def write_profile(workdir: Path, study: dict, **resources) -> Path:
     production = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
     (workdir / "config").mkdir(parents=True, exist_ok=True)
     (workdir / "config" / "study.yaml").write_text(yaml.safe_dump(study))
-    profile = {**production, "cores": 4, "retries": 0,
+    profile = {**production, "jobs": 4, "retries": 0,
                "set-resources": {"train": {**production["set-resources"]["train"], "gpus": 0, "cpus": 1,
                                            "mem_mb": 1000, "runtime": 30, **resources}}}
     folder = workdir / "profile"
@@ -73,7 +73,7 @@ def test_production_profile_asks_slurm_for_a_gpu(tmp_path, slurm_packages):
 
     production = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
     assert production["config"] == ["study=config/study.yaml", "launcher=slurm"]
-    assert production["scheduler"] == "greedy"
+    assert production["scheduler"] == "greedy" and production["executor"] == "osrstudy"
     train = {**production["set-resources"]["train"], "slurm_partition": "gpu", "slurm_constraint": "a100"}
     options = {k.removeprefix("slurm_"): v for k, v in train.items()}
     executor = make_executor("slurm", tmp_path, train["runtime"], train["cpus"], options)
@@ -96,16 +96,26 @@ def test_install_profile_links_and_refuses_a_different_profile(tmp_path):
     assert refused.returncode == 1 and "not this repository's profile" in refused.stderr
 
 
+def launcher_processes() -> list[str]:
+    out = subprocess.run(["pgrep", "-af", "osrstudy.launch"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "pgrep" not in line]
+
+
 @pytest.mark.slurm
 def test_tiny_study_runs_through_the_profile_on_real_slurm(slurm, tmp_path):
+    """The shipped profile: snakemake's own process submits and watches the jobs (the osrstudy
+    executor), with no launcher process per run beside it."""
     study = {**TINY, "name": "slurmtiny", "training": {"epochs": 2, "batch_size": 32, "checkpoint_every": 1}}
     profile = write_profile(tmp_path, study)
     proc = snakemake(tmp_path, profile, slurm)
+    records = tmp_path / "results/slurmtiny/.launch"
+    assert wait_until(lambda: len(list(records.glob("*.json"))) == 2 or proc.poll() is not None, timeout=300)
+    assert launcher_processes() == []
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out[-4000:]
     runs = sorted((tmp_path / "results/slurmtiny/runs").glob("*.zarr"))
     assert len(runs) == 2 and (tmp_path / "results/slurmtiny/study.zarr").exists()
-    for record in (tmp_path / "results/slurmtiny/.launch").glob("*.json"):
+    for record in records.glob("*.json"):
         info = json.loads(record.read_text())
         assert info["launcher"] == "slurm"
         states = dict(sacct(slurm, info["run_id"]))
@@ -115,21 +125,20 @@ def test_tiny_study_runs_through_the_profile_on_real_slurm(slurm, tmp_path):
         assert f"submitted to slurm as job {info['job_id']}" in log and "done in" in log
 
 
-def launch_process(spec, tmp_path, env, name):
-    cmd = [sys.executable, "-m", "osrstudy.launch", "--spec", json.dumps(spec),
-           "--output", str(tmp_path / f"{name}.zarr"),
-           "--checkpoint-dir", str(tmp_path / "ckpt"), "--jobs-dir", str(tmp_path / "jobs" / name),
-           "--record", str(tmp_path / ".launch" / f"{name}.json"), "--launcher", "slurm", "--threads", "1",
-           "--slurm", json.dumps({"mem_mb": 1000})]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def long_spec(tiny_study, epochs=12):
-    from osrstudy.study import expand_study, job_spec
-
-    study = {**tiny_study, "training": {"epochs": epochs, "batch_size": 16, "checkpoint_every": 1}}
-    study["blocks"]["t"]["losses"] = ["movr"]
-    return job_spec(expand_study(study)[0])
+@pytest.mark.slurm
+def test_the_launcher_route_still_runs_a_study_on_slurm(slurm, tmp_path):
+    """`--executor local --config launcher=slurm`: a launcher process per run, as before the
+    executor (the baseline of workflow/scripts/measure-footprint.sh)."""
+    study = {**TINY, "name": "launchers", "training": {"epochs": 2, "batch_size": 32, "checkpoint_every": 1}}
+    study["blocks"] = {"t": {**TINY["blocks"]["t"], "losses": ["sce"]}}
+    profile = write_profile(tmp_path, study)
+    proc = snakemake(tmp_path, profile, slurm, "--executor", "local", "--cores", "2", "-p")
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-4000:]
+    (record,) = (tmp_path / "results/launchers/.launch").glob("*.json")
+    info = json.loads(record.read_text())
+    assert dict(sacct(slurm, info["run_id"])) == {info["job_id"]: "COMPLETED"}
+    assert "python -m osrstudy.launch" in out  # the rule's shell command ran
 
 
 def wait_until(predicate, timeout=120, step=0.5):
@@ -141,39 +150,78 @@ def wait_until(predicate, timeout=120, step=0.5):
     return False
 
 
+def one_long_run(tmp_path, tiny_study, name, epochs, **resources):
+    """A study of one long m-OvR run, its job spec and its store, and a test profile for it."""
+    from osrstudy.study import expand_study, job_spec
+
+    study = {**tiny_study, "name": name, "training": {"epochs": epochs, "batch_size": 16, "checkpoint_every": 1}}
+    study["blocks"]["t"]["losses"] = ["movr"]
+    spec = job_spec(expand_study(study)[0])
+    profile = write_profile(tmp_path, study, **resources)
+    return spec, tmp_path / f"results/{name}/runs/{spec['run_id']}.zarr", profile
+
+
+FAST_CHECKS = ("--seconds-between-status-checks", "1", "--osrstudy-query-every-s", "2", "--osrstudy-gone-after-s", "8")
+
+
 @pytest.mark.slurm
-def test_requeue_mid_training_resumes_from_the_checkpoint_and_matches(slurm, tmp_path, tiny_study):
+def test_requeue_under_the_executor_resumes_from_the_checkpoint_and_matches(slurm, tmp_path, tiny_study):
     from test_run import assert_same_numbers
 
     from osrstudy.run import execute
 
-    # long enough that the job is still training when SLURM kills it for the requeue (SIGTERM, which
-    # submitit bypasses, then SIGKILL: seen 4 s later under load, although KillWait is 2 s)
-    spec = long_spec(tiny_study, epochs=120)
-    proc = launch_process(spec, tmp_path, slurm, "requeued")
-    checkpoint = tmp_path / "ckpt" / f"{spec['run_id']}.pt"
-    assert wait_until(checkpoint.exists), "training never wrote a checkpoint"
-    job_id = json.loads((tmp_path / ".launch" / "requeued.json").read_text())["job_id"]
+    spec, store, profile = one_long_run(tmp_path, tiny_study, "requeue", epochs=120)
+    proc = snakemake(tmp_path, profile, slurm, str(store.relative_to(tmp_path)), *FAST_CHECKS)
+    results = tmp_path / "results/requeue"
+    checkpoint = results / "checkpoints" / f"{spec['run_id']}.pt"
+    assert wait_until(checkpoint.exists, timeout=300), "training never wrote a checkpoint"
+    job_id = json.loads((results / ".launch" / f"{spec['run_id']}.json").read_text())["job_id"]
     subprocess.run(["scontrol", "requeue", job_id], check=True, env=slurm)
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out[-4000:]
-    assert "resumed from" in out  # the requeued job picked up the checkpoint
+    log = (results / "logs/train" / f"{spec['run_id']}.log").read_text()
+    assert "resumed from" in log  # the requeued job picked up the checkpoint
+    assert [j for j, _ in sacct(slurm, spec["run_id"])] == [job_id]  # requeued, never submitted twice
     execute(spec, tmp_path / "straight.zarr", tmp_path / "ckpt-straight", threads=1, log=lambda _: None)
-    assert_same_numbers(tmp_path / "straight.zarr", tmp_path / "requeued.zarr")
+    assert_same_numbers(tmp_path / "straight.zarr", store)
 
 
 @pytest.mark.slurm
-def test_scancel_is_reported_with_job_id_state_and_log_tail(slurm, tmp_path, tiny_study):
-    spec = long_spec(tiny_study, epochs=200)
-    proc = launch_process(spec, tmp_path, slurm, "cancelled")
-    record = tmp_path / ".launch" / "cancelled.json"
-    assert wait_until(lambda: (tmp_path / "ckpt" / f"{spec['run_id']}.pt").exists())
-    job_id = json.loads(record.read_text())["job_id"]
+def test_scancel_under_the_executor_is_reported_with_job_id_state_and_log_tail(slurm, tmp_path, tiny_study):
+    spec, store, profile = one_long_run(tmp_path, tiny_study, "cancel", epochs=200)
+    proc = snakemake(tmp_path, profile, slurm, str(store.relative_to(tmp_path)), *FAST_CHECKS)
+    results = tmp_path / "results/cancel"
+    assert wait_until(lambda: (results / "checkpoints" / f"{spec['run_id']}.pt").exists(), timeout=300)
+    job_id = json.loads((results / ".launch" / f"{spec['run_id']}.json").read_text())["job_id"]
     subprocess.run(["scancel", job_id], check=True, env=slurm)
     out, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 1
-    assert f"job {job_id} (slurm, SLURM state CANCELLED" in out and "tail of" in out
-    assert not (tmp_path / "cancelled.zarr").exists()  # no partial store taken for a result
+    assert proc.returncode != 0
+    log = (results / "logs/train" / f"{spec['run_id']}.log").read_text()
+    for text in (out, log):
+        assert f"job {job_id} (slurm, SLURM state CANCELLED) failed" in text and "tail of" in text
+    assert not store.exists()  # no partial store taken for a result
+
+
+@pytest.mark.slurm
+def test_job_killed_outright_is_noticed_by_the_executor_without_accounting(slurm, tmp_path, tiny_study):
+    """A cluster without accounting: sacct fails (as Debian's does: 'accounting storage is
+    disabled'). The job is killed outright; squeue's view alone tells the executor it ended."""
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "sacct").write_text("#!/bin/sh\necho 'sacct: error: Slurm accounting storage is disabled' >&2\nexit 1\n")
+    (shim / "sacct").chmod(0o755)
+    env = {**slurm, "PATH": f"{shim}{os.pathsep}{slurm['PATH']}"}
+    spec, store, profile = one_long_run(tmp_path, tiny_study, "killed", epochs=200)
+    proc = snakemake(tmp_path, profile, env, str(store.relative_to(tmp_path)), *FAST_CHECKS)
+    results = tmp_path / "results/killed"
+    assert wait_until(lambda: (results / "checkpoints" / f"{spec['run_id']}.pt").exists(), timeout=300)
+    job_id = json.loads((results / ".launch" / f"{spec['run_id']}.json").read_text())["job_id"]
+    subprocess.run(["scancel", "--signal=KILL", "--full", job_id], check=True, env=slurm)
+    start = time.monotonic()
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0 and f"job {job_id} (slurm, SLURM state" in out and "without a result" in out
+    assert time.monotonic() - start < 120
+    assert not store.exists()
 
 
 @pytest.mark.slurm
