@@ -96,9 +96,10 @@ def test_install_profile_links_and_refuses_a_different_profile(tmp_path):
     assert refused.returncode == 1 and "not this repository's profile" in refused.stderr
 
 
-def launcher_processes() -> list[str]:
+def launcher_processes(study: str) -> list[str]:
+    """Launcher processes of this study (their command lines name its results folder)."""
     out = subprocess.run(["pgrep", "-af", "osrstudy.launch"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "pgrep" not in line]
+    return [line for line in out.splitlines() if f"results/{study}/" in line and "pgrep" not in line]
 
 
 @pytest.mark.slurm
@@ -110,7 +111,7 @@ def test_tiny_study_runs_through_the_profile_on_real_slurm(slurm, tmp_path):
     proc = snakemake(tmp_path, profile, slurm)
     records = tmp_path / "results/slurmtiny/.launch"
     assert wait_until(lambda: len(list(records.glob("*.json"))) == 2 or proc.poll() is not None, timeout=300)
-    assert launcher_processes() == []
+    assert launcher_processes("slurmtiny") == []
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out[-4000:]
     runs = sorted((tmp_path / "results/slurmtiny/runs").glob("*.zarr"))
@@ -129,7 +130,7 @@ def test_tiny_study_runs_through_the_profile_on_real_slurm(slurm, tmp_path):
 def test_the_launcher_route_still_runs_a_study_on_slurm(slurm, tmp_path):
     """`--executor local --config launcher=slurm`: a launcher process per run, as before the
     executor (the baseline of workflow/scripts/measure-footprint.sh)."""
-    study = {**TINY, "name": "launchers", "training": {"epochs": 2, "batch_size": 32, "checkpoint_every": 1}}
+    study = {**TINY, "name": "launchers", "training": {"epochs": 3, "batch_size": 32, "checkpoint_every": 1}}
     study["blocks"] = {"t": {**TINY["blocks"]["t"], "losses": ["sce"]}}
     profile = write_profile(tmp_path, study)
     proc = snakemake(tmp_path, profile, slurm, "--executor", "local", "--cores", "2", "-p")
