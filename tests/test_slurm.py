@@ -110,9 +110,12 @@ def test_tiny_study_runs_through_the_profile_on_real_slurm(slurm, tmp_path):
     profile = write_profile(tmp_path, study)
     proc = snakemake(tmp_path, profile, slurm)
     records = tmp_path / "results/slurmtiny/.launch"
-    assert wait_until(lambda: len(list(records.glob("*.json"))) == 2 or proc.poll() is not None, timeout=300)
-    assert launcher_processes("slurmtiny") == []
-    out, _ = proc.communicate(timeout=600)
+    try:
+        assert wait_until(lambda: len(list(records.glob("*.json"))) == 2 or proc.poll() is not None, timeout=300)
+        assert launcher_processes("slurmtiny") == []
+        out, _ = proc.communicate(timeout=600)
+    finally:
+        proc.kill()
     assert proc.returncode == 0, out[-4000:]
     runs = sorted((tmp_path / "results/slurmtiny/runs").glob("*.zarr"))
     assert len(runs) == 2 and (tmp_path / "results/slurmtiny/study.zarr").exists()

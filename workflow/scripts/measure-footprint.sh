@@ -22,7 +22,7 @@ STATE=$(mktemp -d /tmp/osrstudy-slurm-XXXX)
 chmod 755 "$STATE"
 workflow/scripts/local-slurm.sh start "$STATE" >/dev/null
 export SLURM_CONF=$STATE/slurm.conf
-trap 'scancel --user="$(id -un)" 2>/dev/null || true; workflow/scripts/local-slurm.sh stop "$STATE" >/dev/null; rm -rf "$STATE"' EXIT
+trap 'scancel --user="$(id -un)" 2>/dev/null || true; workflow/scripts/local-slurm.sh stop "$STATE" >/dev/null; rm -rf "$STATE" 2>/dev/null || true' EXIT
 scontrol update nodename="$(hostname -s)" state=drain reason=footprint-measurement
 
 SHIM=$(mktemp -d)
