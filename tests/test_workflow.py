@@ -128,6 +128,12 @@ def test_switching_launcher_or_resources_reruns_nothing(finished):
         "train:runtime=720", "train:pack=16", "train:pack_wait_s=60",
     )
     assert "Nothing to be done" in done.stdout + done.stderr
+    # nor does the slurm profile's executor and its settings
+    done = snakemake(
+        workdir, "-n", "--executor", "osrstudy", "--jobs", "400", "--osrstudy-query-every-s", "60",
+        "--config", f"study={config}", "launcher=slurm", "--set-resources", "train:gpus=1", "train:pack=16",
+    )
+    assert done.returncode == 0 and "Nothing to be done" in done.stdout + done.stderr
 
 
 def test_figures_rerender_without_runs_and_without_training(finished, tmp_path):
