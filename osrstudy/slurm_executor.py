@@ -150,6 +150,8 @@ class Executor(RemoteExecutor):
         waiting = []
         for info in active_jobs:
             run = info.aux["run"]
+            if run.concluded:  # failed while its pack was submitted: already reported
+                continue
             outcome = self.settled(run)
             if outcome is None:
                 waiting.append(info)

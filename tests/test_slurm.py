@@ -229,6 +229,20 @@ def test_job_killed_outright_is_noticed_by_the_executor_without_accounting(slurm
 
 
 @pytest.mark.slurm
+@pytest.mark.parametrize("pack", [1, 2])
+def test_a_job_slurm_refuses_is_reported_with_sbatchs_reason(slurm, tmp_path, pack):
+    """A typo in a SLURM setting (here the partition) fails the run with sbatch's own words,
+    alone or packed, and nothing is left waiting."""
+    study = {**TINY, "name": f"refused{pack}", "training": {"epochs": 2, "batch_size": 32, "checkpoint_every": 1}}
+    profile = write_profile(tmp_path, study, slurm_partition="no-such-partition", pack=pack, pack_wait_s=2)
+    proc = snakemake(tmp_path, profile, slurm)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0
+    assert "could not submit" in out and "invalid partition" in out.lower(), out[-3000:]
+    assert not list((tmp_path / f"results/refused{pack}/runs").glob("*.zarr"))
+
+
+@pytest.mark.slurm
 def test_killed_snakemake_reattaches_instead_of_submitting_again(slurm, tmp_path):
     study = {**TINY, "name": "reattach", "training": {"epochs": 15, "batch_size": 16, "checkpoint_every": 1}}
     study["blocks"] = {"t": {**TINY["blocks"]["t"], "losses": ["movr"]}}
