@@ -125,8 +125,11 @@ def protocol_b(study: Selection) -> pd.DataFrame:
 @table("jn_table3_ablation", reads=("table3_*",))
 def ablation(study: Selection) -> pd.DataFrame:
     """Jacobian-norm paper, Table 3 (ablation of N, m, W, A, S; SCE without m-OvR): AUROC,
-    accuracy and DetACC (%) per row and dataset, sample-wise loss score, ours beside the paper's;
-    `status` says whether the row's switches are certain or reconstructed."""
+    accuracy and DetACC (%) per row and dataset, ours beside the paper's; `status` says whether
+    the row's switches are certain or reconstructed. The score is the sample-wise loss at the
+    predicted label without the margin (`loss`): eq. 5 defines s_k as the plain cosine and eq. 6
+    adds the margin "during the training" only, while Sec. 5.3 scores with "the sample-wise loss
+    function"; the margin reading (`loss_margin`) is in jn_table3_readings, beside it."""
     root = study.root
     spec = paper("jacobian_norm_table3")
     rows = []
