@@ -42,6 +42,7 @@ import submitit.helpers
 from osrstudy import manifest, packing
 from osrstudy.job import TrainJob
 from osrstudy.locks import exclusive
+from osrstudy.slurm_queue import ENDED
 
 LAUNCHERS = ("local", "debug", "slurm")
 TAIL_LINES = 40
@@ -90,8 +91,6 @@ def tail(path: str | Path, n: int = TAIL_LINES) -> str:
         return "(no log)"
 
 
-ENDED = {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
-         "TIMEOUT"}
 GONE = ENDED | {None}  # squeue answers after which a job without a result will not make one (None: unlisted)
 
 
