@@ -177,7 +177,7 @@ class Executor(RemoteExecutor):
             self.resubmit_candidate(run, f"it failed: {outcome.why.splitlines()[-1]}")
             return None
         if run.candidate:
-            run.say(f"[{run.run_id}] re-attached to SLURM job {run.job_id} from an earlier launch")
+            run.confirm_reattached()
         return outcome
 
     def start_after_wait(self, run: TrackedRun) -> None:
@@ -208,8 +208,7 @@ class Executor(RemoteExecutor):
         for info in queued:
             run = info.aux["run"]
             if run.candidate and run.alive:
-                run.candidate = False
-                run.say(f"[{run.run_id}] re-attached to SLURM job {run.job_id} from an earlier launch")
+                run.confirm_reattached()
         return [info for info in waiting if not info.aux["run"].concluded]
 
     def resubmit_candidate(self, run: TrackedRun, how: str) -> None:

@@ -112,6 +112,11 @@ class TrackedRun:
             self.placed = True
         return self.placed
 
+    def confirm_reattached(self) -> None:
+        """The earlier launch's job is alive or has a result: this run is that job's."""
+        self.candidate = False
+        self.say(f"[{self.run_id}] re-attached to SLURM job {self.job_id} from an earlier launch")
+
     def observe(self, states: dict[str, str], gone_after_s: float) -> bool:
         """Take squeue's answer; whether the job has been out of sight (or ended) without a result
         for longer than its grace: the job of an earlier launch has none, it was only a guess."""
