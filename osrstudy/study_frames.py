@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from osrstudy.merge import check_merged, read_manifest, verify_root, verify_run_group
+from osrstudy.merged_store import check_merged, read_manifest, verify_root, verify_run_group
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@ osrstudy's modules (function-local imports included: they hide a cycle, they do 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,3 +92,12 @@ def test_no_function_is_longer_than_a_screen(path):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
             and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
     assert not long, f"{path.name}: split into named steps: {', '.join(long)}"
+
+
+@pytest.mark.parametrize("modules", ["osrstudy.figures, osrstudy.tables", "osrstudy.merged_store"])
+def test_reading_a_study_does_not_import_torch(modules):
+    """Each figure and table is a snakemake job of its own: torch's import (about 2 s) would be paid
+    once per figure; open_study is what a user's notebook calls."""
+    code = f"import sys, {modules}; print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')[:3])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

@@ -13,7 +13,7 @@ from conftest import TINY
 from test_workflow import snakemake, write_study
 
 from osrstudy import manifest
-from osrstudy.merge import open_study
+from osrstudy.merged_store import open_study
 from osrstudy.store import open_run
 from osrstudy.study_frames import StudyView
 
