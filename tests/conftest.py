@@ -21,7 +21,15 @@ def pytest_addoption(parser):
                           "(shows a test that leans on another's side effects)")
 
 
+# The files that take minutes (docs/testing.md), longest first: under pytest -n each file is one
+# unit of work, handed out in this order, so the long ones start first and the short ones fill in
+LONGEST_FIRST = ("test_demo_full.py", "test_slurm.py", "test_reliability.py", "test_workflow.py",
+                 "test_one_writer.py", "test_launch.py", "test_jacobian.py")
+
+
 def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept within
     if config.getoption("--reverse"):
         items.reverse()
 

@@ -4,9 +4,12 @@ registry), so the README's test command passes on a fresh machine with nothing i
 Each need is one session-scoped fixture in conftest.py built on `ensure`; where installing is
 impossible (not root, no apt-get, no registry) `ensure` returns the reason, and every test that
 needs the package skips with that same reason."""
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -41,12 +44,22 @@ def run_all(*commands: list[str]) -> str | None:
     return None
 
 
+@contextmanager
+def one_installer():
+    """Test workers (pytest -n) install one at a time: apt-get holds dpkg's lock, and a second
+    one at the same moment fails instead of waiting."""
+    with open(Path(tempfile.gettempdir()) / "osrstudy-test-installs.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def ensure(what: str, present: Callable[[], bool], *install: list[str]) -> str | None:
     """Make `what` present by running the `install` commands if `present()` says it is not;
     the reason a test must skip, or None."""
     if present():
         return None
-    failure = needs_root_and_apt() or run_all(*install)
+    with one_installer():
+        failure = None if present() else (needs_root_and_apt() or run_all(*install))
     if failure is None and present():
         return None
     return f"{what} is not installed, and {failure or 'its installation left it incomplete'}"

@@ -127,13 +127,25 @@ def test_an_orphaned_job_of_the_run_finishes_before_another_trains_it(tmp_path, 
     args = [json.dumps(spec), str(tmp_path / "run.zarr"), str(tmp_path / "ckpt")]
     job = subprocess.Popen([sys.executable, "-c", code, *args],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(4)
+    waiting = f"another job ({socket.gethostname()} pid {os.getpid()}) is training this run; waiting for it"
+    lines, said = [], threading.Event()
+
+    def read():  # until the job says it waits (its start-up takes seconds on a loaded machine)
+        for line in job.stdout:
+            lines.append(line)
+            if waiting in line:
+                said.set()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert said.wait(120), "".join(lines)[-3000:]
+    time.sleep(1)
     assert job.poll() is None and not (tmp_path / "run.zarr").exists()  # waiting, writing nothing
     released.set()
     holder.join()
-    out, _ = job.communicate(timeout=120)
-    assert job.returncode == 0, out[-3000:]
-    assert f"another job ({socket.gethostname()} pid {os.getpid()}) is training this run; waiting for it" in out
+    job.wait(timeout=120)
+    reader.join()
+    assert job.returncode == 0, "".join(lines)[-3000:]
     open_run(tmp_path / "run.zarr")
 
 

@@ -20,23 +20,28 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "workflow" / "scripts" / "local-slurm.sh"
 
 
-@pytest.fixture(scope="module")
-def slurm(slurm_packages):
-    """A running cluster for this module; the environment that reaches it (also set in this
-    process, for the in-process submitit tests, and restored afterwards)."""
+@pytest.fixture(scope="session")
+def slurm_cluster(slurm_packages):
+    """A running cluster, started once (one worker runs this file: pytest's --dist loadfile, as
+    the cluster listens on fixed ports). Its environment (SLURM_CONF) reaches only the tests
+    that ask for `slurm`."""
     # MariaDB runs as the mysql user, which cannot enter pytest's private (0700) temp folders
     state = Path(tempfile.mkdtemp(prefix="osrstudy-slurm-"))
     state.chmod(0o755)
-    started = subprocess.run([str(SCRIPT), "start", str(state)], capture_output=True, text=True, timeout=180)
+    started = subprocess.run([str(SCRIPT), "start", str(state)], capture_output=True, text=True, timeout=600)
     if started.returncode != 0:
         subprocess.run([str(SCRIPT), "stop", str(state)], capture_output=True)
         pytest.skip(f"could not start SLURM: {(started.stdout + started.stderr)[-1500:]}")
-    env = {**os.environ, "SLURM_CONF": str(state / "slurm.conf")}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SLURM_CONF", env["SLURM_CONF"])
-        yield env
+    yield {**os.environ, "SLURM_CONF": str(state / "slurm.conf")}
     subprocess.run([str(SCRIPT), "stop", str(state)], capture_output=True)
     shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture
+def slurm(slurm_cluster, monkeypatch):
+    """The cluster's environment, also set in this process for the in-process submitit tests."""
+    monkeypatch.setenv("SLURM_CONF", slurm_cluster["SLURM_CONF"])
+    return slurm_cluster
 
 
 def sacct(env, name):
@@ -249,7 +254,9 @@ def test_killed_snakemake_reattaches_instead_of_submitting_again(slurm, tmp_path
     profile = write_profile(tmp_path, study)
     first = snakemake(tmp_path, profile, slurm, start_new_session=True)
     records = tmp_path / "results/reattach/.launch"
-    assert wait_until(lambda: any(records.glob("*.json")), timeout=120)
+    assert wait_until(lambda: any(records.glob("*.json")) or first.poll() is not None, timeout=300)
+    assert any(records.glob("*.json")), f"snakemake ended ({first.returncode}) before submitting: " + (
+        first.communicate()[0][-4000:] if first.poll() is not None else "still running after 300 s")
     record = next(records.glob("*.json"))
     job_id = json.loads(record.read_text())["job_id"]
     os.killpg(first.pid, signal.SIGKILL)  # snakemake and its launcher die; the SLURM job does not

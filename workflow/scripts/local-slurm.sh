@@ -57,7 +57,7 @@ start() {
     runuser -u mysql -- /usr/sbin/mariadbd --datadir="$dir/mysql" --socket="$dir/mysql/mysqld.sock" \
         --pid-file="$dir/mysql/mysqld.pid" --bind-address=127.0.0.1 --port=3307 \
         --log-error="$dir/mysql/mysqld.log" >/dev/null 2>&1 &
-    wait_for 30 mariadb --socket="$dir/mysql/mysqld.sock" -e "select 1"
+    wait_for 120 mariadb --socket="$dir/mysql/mysqld.sock" -e "select 1"
     mariadb --socket="$dir/mysql/mysqld.sock" -e "CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY 'slurm';
         CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY 'slurm';
         GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost'; GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';"
@@ -113,11 +113,11 @@ CONF
     export SLURM_CONF=$dir/slurm.conf
 
     slurmdbd  # reads slurmdbd.conf beside $SLURM_CONF
-    wait_for 30 sacctmgr -i show cluster
+    wait_for 120 sacctmgr -i show cluster
     sacctmgr -i add cluster osrstudy >/dev/null 2>&1 || true
     slurmctld -c -f "$dir/slurm.conf"
     slurmd -f "$dir/slurm.conf"
-    wait_for 30 bash -c "sinfo -h -o %t | grep -qx idle"
+    wait_for 120 bash -c "sinfo -h -o %t | grep -qx idle"
     echo "export SLURM_CONF=$dir/slurm.conf"
 }
 
