@@ -36,12 +36,16 @@ def log_rival_ratio(s: np.ndarray, labels: np.ndarray, scale_T: float) -> np.nda
     """(n, K - 1): log(c_OvR / c_SCE) for every rival k != y, where c_OvR = sigmoid(T s_k) and
     c_SCE = softmax(T s)_k are the coefficients of dL/ds_k up to the common factor T (eqs. C.3,
     C.4). The ratio is (e^{x_k} + r_k) / (e^{x_k} + 1) with x = T s and r_k = sum over j != k of
-    e^{x_j} (eq. C.6: above 1 iff r_k > 1), taken as log1p((r_k - 1) sigmoid(-x_k)) so that a
-    rival with cosine near 1 (both coefficients near 1) does not round to a tie."""
+    e^{x_j} (eq. C.6: above 1 iff r_k > 1). From r_k = 1/e up it is taken as log1p((r_k - 1)
+    sigmoid(-x_k)), so that a rival with cosine near 1 (both coefficients near 1) does not round to
+    a tie; below, as a difference of logaddexps, so that r_k << 1 (every cosine negative)
+    does not round to log(0)."""
     logits = scale_T * s
     n, k = s.shape
     log_r = np.stack([logsumexp(np.delete(logits, c, axis=1), axis=1) for c in range(k)], axis=1)
-    ratio = np.log1p(np.expm1(log_r) * expit(-logits))
+    with np.errstate(divide="ignore"):
+        near_one = np.log1p(np.expm1(log_r) * expit(-logits))
+    ratio = np.where(log_r > -1.0, near_one, np.logaddexp(logits, log_r) - np.logaddexp(logits, 0.0))
     rivals = np.ones_like(s, dtype=bool)
     rivals[np.arange(n), labels] = False
     return ratio[rivals].reshape(n, k - 1)

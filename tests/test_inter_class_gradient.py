@@ -39,6 +39,13 @@ def test_one_vs_rest_pushes_rivals_harder_wherever_s_y_is_positive_and_not_alway
     # a rival at cosine 1 and s_y barely positive: both coefficients are 1 to 14 digits, still strict
     near_tie = np.array([[1e-3, 1.0, -1.0]])
     assert (log_rival_ratio(near_tie, np.array([0]), 32.0)[0, 0] > 0)
+    # every cosine negative (embeddings opposite all prototypes): SCE's push is the larger, finite
+    opposite = np.full((1, 4), -1.0)
+    opposite[0, 0] = -0.9
+    ratio = log_rival_ratio(opposite, np.array([0]), 32.0)
+    ovr, sce = np.exp(-32.0) / (1 + np.exp(-32.0)), np.exp(-32.0) / (np.exp(-28.8) + 3 * np.exp(-32.0))
+    np.testing.assert_allclose(ratio, np.log(ovr / sce))
+    assert (ratio < 0).all() and np.isfinite(ratio).all()
     summary = prop8_summary(s, labels, 32.0)
     assert summary["share_ovr_larger_where_s_y_positive"] == 1.0
     assert summary["share_s_y_positive"] == pytest.approx(positive.mean())
