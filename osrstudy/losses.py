@@ -74,6 +74,13 @@ class Loss(nn.Module):
         return {}
 
 
+def cos_plus_margin(s: torch.Tensor, margin: float) -> torch.Tensor:
+    """cos(angle + m) from cos(angle) = s (eq. 6), without arccos: exact at s = +-1, where arccos
+    needs a clamp (float32 clamps shift the angle by ~5e-4 rad) and its gradient is infinite."""
+    sin = (1 - s * s).clamp_min(1e-12).sqrt()
+    return s * math.cos(margin) - sin * math.sin(margin)
+
+
 def softmax_loss_at_prediction(logits: torch.Tensor) -> torch.Tensor:
     """Cross-entropy at the predicted label, -log max softmax, in float64 (SCE, N-SCE)."""
     logits = logits.double()
@@ -160,12 +167,7 @@ class MarginalOneVsRest(Loss):
 
     def with_margin(self, s: torch.Tensor) -> torch.Tensor:
         """s_k = cos(angle_k + m) for every class (eq. 5), from the cosines s."""
-        if self.margin <= 0:
-            return s
-        # cos(angle + m) without arccos: exact at cos = +-1, where arccos needs a clamp
-        # (float32 clamps shift the angle by ~5e-4 rad) and its gradient is infinite.
-        sin = (1 - s * s).clamp_min(1e-12).sqrt()
-        return s * math.cos(self.margin) - sin * math.sin(self.margin)
+        return s if self.margin <= 0 else cos_plus_margin(s, self.margin)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self._ovr_loss(self.scale_T * self.with_margin(self.similarity(z)), y).mean()
@@ -229,8 +231,7 @@ class NormalisedSoftmaxCrossEntropy(Loss):
         if self.margin <= 0:
             return s
         own = s.gather(1, y[:, None])
-        sin = (1 - own * own).clamp_min(1e-12).sqrt()
-        widened = own * math.cos(self.margin) - sin * math.sin(self.margin)
+        widened = cos_plus_margin(own, self.margin)
         # Past theta = pi - m, cos(theta + m) rises again: anti-aligning every sample with
         # collinear prototypes then beats the rivals (it did: 3 % accuracy on digits). As in
         # ArcFace, continue linearly there so the target logit keeps falling with the angle.
