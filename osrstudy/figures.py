@@ -272,6 +272,15 @@ def gap_vs_auroc(study: Selection) -> plt.Figure:
                        "(regenerates Fig. 13 of the Jacobian-norm paper)")
 
 
+def tsne_samples(norms: np.ndarray, n: int) -> np.ndarray:
+    """Indices of at most n samples to draw, in a fixed random order: those with a final Jacobian
+    norm first (evaluation.jacobian_after gives only a subsample one), so each of them is drawn in
+    colour before any grey one."""
+    order = np.random.default_rng(0).permutation(len(norms))
+    normed = np.isfinite(norms[order])
+    return np.concatenate([order[normed], order[~normed]])[:n]
+
+
 @figure("jn_fig14_tsne", reads=("tsne_*",))
 def tsne(study: Selection) -> plt.Figure:
     """Jacobian-norm paper, Figure 14: 2-d t-SNE of f(x) on test samples (left: classes, unknowns
@@ -290,7 +299,7 @@ def tsne(study: Selection) -> plt.Figure:
     for row, run_id in enumerate(ids):
         ds = study.run(run_id)
         ds = ds.where(ds.partition == "test", drop=True)
-        keep = np.random.default_rng(0).permutation(ds.sizes["sample"])[:2000]
+        keep = tsne_samples(ds.jacobian_norm.values, 2000)
         z, labels, j = ds.embedding.values[keep], ds.label.values[keep], ds.jacobian_norm.values[keep]
         xy = TSNE(2, init="pca", random_state=0, perplexity=min(30, len(z) - 1)).fit_transform(z)
         known = labels >= 0

@@ -20,10 +20,10 @@ from osrstudy.metrics import auroc
 from osrstudy.model import Model, build_model
 from osrstudy.run_inputs import Inputs, load_inputs, training_data
 from osrstudy.run_record import RunFacts, samples_dataset, summary_dataset
-from osrstudy.run_spec import RunSpec
+from osrstudy.run_spec import EvaluationConfig, RunSpec
 from osrstudy.stopwatch import Stopwatch
 from osrstudy.store import write_run
-from osrstudy.train import Checkpoints, Probe, train
+from osrstudy.train import Checkpoints, Probe, Steps, train
 
 
 def execute(
@@ -56,11 +56,12 @@ def execute(
         init_norms = jacobians_of_subsample(model, inputs.x_eval, chunk, run.evaluation.jacobian_before)
 
     t_train = time.perf_counter()
+    epochs = Steps.of(len(data.x), run.config, run.run_id).epochs
     checkpoints = Checkpoints(Path(checkpoint_dir) / f"{run.run_id}.pt" if checkpoint_dir else None,
-                              run.schedule.checkpoint_every, on_checkpoint)
+                              run.schedule.cadence(epochs), on_checkpoint)
     with clock.stage("train"):  # the probes included; they are also timed alone ("probe")
         history = train(model, data, run.config, run_id=run.run_id, seed=run.cell.seed, checkpoints=checkpoints,
-                        probe=validation_probe(model, inputs, chunk, clock, run.evaluation.probe_samples), log=log)
+                        probe=validation_probe(model, inputs, chunk, clock, run.evaluation), log=log)
     train_seconds = time.perf_counter() - t_train
 
     evaluated = evaluate_model(model, inputs, run.evaluation, chunk, clock)
@@ -74,23 +75,26 @@ def execute(
     return summary
 
 
-def validation_probe(model: Model, inputs: Inputs, chunk: int, clock: Stopwatch, n_samples: int) -> Probe:
+def validation_probe(model: Model, inputs: Inputs, chunk: int, clock: Stopwatch, evaluation: EvaluationConfig) -> Probe:
     """What each checkpoint records of a fixed subsample of the validation set: accuracy,
-    separation of the known embeddings, AUROC of the sample-wise loss and the Jacobian-norm gap."""
-    probe_idx = torch.randperm(len(inputs.split.val), generator=torch.Generator().manual_seed(0))[:n_samples]
+    separation of the known embeddings, AUROC of the sample-wise loss (forward passes), and the
+    Jacobian-norm gap on the first `probe_jacobians` of them (the probe's costly part)."""
+    order = torch.randperm(len(inputs.split.val), generator=torch.Generator().manual_seed(0))
+    probe_idx = order[:evaluation.probe_samples]
     x_probe, y_probe = inputs.x_val[probe_idx.to(inputs.x_val.device)], inputs.split.val.labels[probe_idx.numpy()]
     known = y_probe >= 0
+    n_jac = min(evaluation.probe_jacobians or len(probe_idx), len(probe_idx))
 
     def probe() -> dict[str, float]:
         with clock.stage("probe"):
             f = features(model, x_probe)
-            j = jacobians(model, x_probe, chunk)
+            j = jacobians(model, x_probe[:n_jac], chunk)
         return {
             "val_accuracy": float((f.logits.argmax(1)[known] == y_probe[known]).mean()),
             **separation(f.embedding[known], y_probe[known]),
             "val_auroc": auroc(f.sample_loss, y_probe),
-            "jacobian_gap": float(j[~known].mean() - j[known].mean()),
-            "jacobian_known": float(j[known].mean()),
+            "jacobian_gap": float(j[~known[:n_jac]].mean() - j[known[:n_jac]].mean()),
+            "jacobian_known": float(j[known[:n_jac]].mean()),
         }
 
     return probe

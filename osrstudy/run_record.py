@@ -76,6 +76,7 @@ def run_attrs(evaluated: Evaluated, measured: Measurements, inputs: Inputs, eval
         "jacobian_before_samples": min(evaluation.jacobian_before or len(inputs.samples.labels),
                                        len(inputs.samples.labels)),
         "probe_samples": evaluation.probe_samples,
+        "probe_jacobian_samples": min(evaluation.probe_jacobians or evaluation.probe_samples, evaluation.probe_samples),
         "jacobian_after_samples": int(np.isfinite(evaluated.eval.jacobian_norm).sum()),
         "logit_head": evaluated.logit_head,
         "not_applicable": json.dumps(measured.not_applicable),

@@ -8,6 +8,7 @@ and a stored run's factors come from it. tests/test_run_spec.py proves the schem
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,10 +54,31 @@ class ScheduleConfig:
     """When a job checkpoints; not part of the run id (a cadence never changes the numbers)."""
 
     checkpoint_every: int = 5  # epochs between checkpoints (and history rows)
+    # At most this many checkpoints (None: no cap). A step budget over a small training set makes
+    # many short epochs (the K scan's 2-class runs: 171 epochs of 20k iterations), and every
+    # checkpoint runs the validation probe's Jacobians.
+    max_checkpoints: int | None = None
 
     @classmethod
     def keys(cls) -> list[str]:
         return [f.name for f in dataclasses.fields(cls)]
+
+    def cadence(self, epochs: int) -> int:
+        """Epochs between checkpoints for a run of `epochs` epochs."""
+        if self.max_checkpoints is None:
+            return self.checkpoint_every
+        return max(self.checkpoint_every, math.ceil(epochs / self.max_checkpoints))
+
+    def as_spec(self) -> dict:
+        """The spec's mapping; an unset cap is left out, so specs written before it stay as they were
+        (a changed spec makes snakemake re-evaluate a finished run)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    def shared_with(self, other: "ScheduleConfig") -> "ScheduleConfig":
+        """The schedule of a run two blocks share: the denser of the two."""
+        caps = (self.max_checkpoints, other.max_checkpoints)
+        return ScheduleConfig(min(self.checkpoint_every, other.checkpoint_every),
+                              None if None in caps else max(caps))
 
 
 @dataclass(frozen=True)
@@ -89,7 +111,8 @@ class RunTraining:
         return {**dataclasses.asdict(self.cell), **self.config.as_dict()}
 
 
-BUDGETS = ("jacobian_before", "probe_samples", "jacobian_projections", "jacobian_after", "interpolation_pairs")
+BUDGETS = ("jacobian_before", "probe_samples", "probe_jacobians", "jacobian_projections", "jacobian_after",
+           "interpolation_pairs")
 
 
 @dataclass(frozen=True)
@@ -104,6 +127,7 @@ class EvaluationConfig:
     # specs written before them keep their hash.
     jacobian_before: int | None = None  # samples with a Jacobian norm before training (None: all)
     probe_samples: int = 300  # validation samples examined at each checkpoint
+    probe_jacobians: int | None = None  # of those, the ones whose Jacobian norms give the gap (None: all)
     jacobian_projections: int | None = None  # final norms by the random-projection estimator (None: exact)
     jacobian_after: int | None = None  # final norms on at most this many samples per partition (None: all)
     interpolation_pairs: int = 16  # Fig. 4's paths between test samples of two known classes

@@ -205,7 +205,7 @@ class BlockPlan:
         eval_sets = check_eval_sets(block.get("eval_sets", []), block["datasets"], where)
         # eval_sets only where a block names some: specs of other runs stay as they were
         block_evaluation = {**evaluation, **({"eval_sets": eval_sets} if eval_sets else {})}
-        schedule = {k: settings[k] for k in ScheduleConfig.keys()}
+        schedule = ScheduleConfig(**{k: settings[k] for k in ScheduleConfig.keys()}).as_spec()
         return cls(where, block, settings, resolved_losses(block["losses"], where), block_evaluation, schedule,
                    block.get("exclude", []))
 
@@ -282,7 +282,7 @@ def add_run(runs: dict, train: dict, block: str, schedule: dict, evaluation: dic
         return
     run = runs[rid]
     run["blocks"].append(block)
-    run["schedule"] = {"checkpoint_every": min(run["schedule"]["checkpoint_every"], schedule["checkpoint_every"])}
+    run["schedule"] = ScheduleConfig(**run["schedule"]).shared_with(ScheduleConfig(**schedule)).as_spec()
     ours, theirs = run["evaluation"].get("eval_sets", []), evaluation.get("eval_sets", [])
     if sets := ours + [s for s in theirs if s not in ours]:
         run["evaluation"] = {**run["evaluation"], "eval_sets": sets}

@@ -50,3 +50,10 @@ def test_the_committed_sizes_cover_every_dataset_of_the_full_study():
 def test_the_final_jacobian_budget_is_per_partition():
     w = projection.work(run(jacobian_after=100, jacobian_before=50, probe_samples=20), SIZES)
     assert w["jacobians"] == 50 + (100 + 100 + 100) + 3 * 20 + 16 * 21
+
+
+def test_the_checkpoint_cap_and_the_probe_jacobian_budget_shrink_the_probe():
+    capped = {**run(probe_samples=100, probe_jacobians=30), "schedule": {"checkpoint_every": 1, "max_checkpoints": 2}}
+    w = projection.work(capped, SIZES)
+    n_eval = 200 + 300 + 10_000
+    assert w["jacobians"] == n_eval * 2 + 3 * 30 + 16 * 21  # cadence 5 of 10 epochs: probes at 0, 5, 10

@@ -195,3 +195,35 @@ def test_final_jacobians_on_a_budgeted_subsample_change_nothing_else(tmp_path, t
     assert np.isfinite(jacobian) and jacobian != r_full.results.sel(eval_set="held_out", scorer="jacobian",
                                                                     metric="auroc").item()
     assert s_cut.attrs["jacobian_after_samples"] == has.sum() == 80
+
+
+def test_a_checkpoint_cap_and_a_probe_jacobian_budget_thin_the_probe_not_the_run(tmp_path, tiny_study):
+    """training.max_checkpoints bounds the probes of a run with many short epochs, and
+    evaluation.probe_jacobians computes the probe's Jacobian gap on part of its samples: the probe's
+    forward quantities and every final number stay those of the run without them."""
+    import copy
+
+    from osrstudy.study import expand_study, job_spec
+
+    study = copy.deepcopy(tiny_study)
+    study["blocks"]["t"]["losses"] = ["movr"]
+    study["training"] = {**study["training"], "epochs": 6}
+    study["evaluation"] = {"probe_samples": 60}
+    full = job_spec(expand_study(study)[0])
+    study["training"]["max_checkpoints"] = 3
+    study["evaluation"]["probe_jacobians"] = 12
+    thin = job_spec(expand_study(study)[0])
+    assert thin["run_id"] == full["run_id"] and thin["schedule"] == {"checkpoint_every": 1, "max_checkpoints": 3}
+    quiet = dict(threads=1, log=lambda _: None)
+    execute(full, tmp_path / "full.zarr", **quiet)
+    execute(thin, tmp_path / "thin.zarr", **quiet)
+    (s_full, r_full), (s_thin, r_thin) = open_run(tmp_path / "full.zarr"), open_run(tmp_path / "thin.zarr")
+    assert list(r_full.step.values) == [0, 1, 2, 3, 4, 5, 6] and list(r_thin.step.values) == [0, 2, 4, 6]
+    forward = ["val_accuracy", "val_auroc"]
+    np.testing.assert_array_equal(r_thin.history.sel(quantity=forward).values,
+                                  r_full.history.sel(quantity=forward, step=[0, 2, 4, 6]).values)
+    gap = r_thin.history.sel(quantity="jacobian_gap").values
+    assert np.isfinite(gap).all() and not np.array_equal(gap, r_full.history.sel(
+        quantity="jacobian_gap", step=[0, 2, 4, 6]).values)
+    np.testing.assert_array_equal(r_thin.results.values, r_full.results.values)
+    assert s_thin.attrs["probe_jacobian_samples"] == 12 and s_full.attrs["probe_jacobian_samples"] == 60

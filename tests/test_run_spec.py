@@ -80,3 +80,17 @@ def test_the_config_reference_documents_every_key():
             *study["$defs"]["evaluation"]["properties"], *study["$defs"]["block"]["properties"]}
     missing = sorted(k for k in keys if f"`{k}`" not in text and f"{k}:" not in text)
     assert not missing, f"config/README.md does not document {missing}"
+
+
+def test_the_checkpoint_cap_widens_the_cadence_only_where_it_binds():
+    assert ScheduleConfig(5).cadence(171) == 5
+    assert ScheduleConfig(5, max_checkpoints=20).cadence(171) == 9  # ceil(171 / 20): 19 checkpoints
+    assert ScheduleConfig(5, max_checkpoints=20).cadence(60) == 5  # 12 checkpoints: the cap does not bind
+    assert ScheduleConfig(1, max_checkpoints=3).cadence(6) == 2
+
+
+def test_a_schedule_spec_leaves_an_unset_cap_out_and_a_shared_run_takes_the_denser_schedule():
+    assert ScheduleConfig(5).as_spec() == {"checkpoint_every": 5}  # specs written before the cap stay as they were
+    assert ScheduleConfig(5, 10).as_spec() == {"checkpoint_every": 5, "max_checkpoints": 10}
+    assert ScheduleConfig(5, 10).shared_with(ScheduleConfig(2, 30)) == ScheduleConfig(2, 30)
+    assert ScheduleConfig(5, 10).shared_with(ScheduleConfig(8)) == ScheduleConfig(5, None)

@@ -4,11 +4,12 @@ Throughput is measured here, in one process (ratios are what one run can be trus
 shared machine): training images/s per (backbone, input shape) at batch 128 with crop_flip, and
 exact Jacobian samples/s per (backbone, input shape, embedding dimension). A run's work: its
 training images (steps x batch; twice for self-supervised runs, whose rotated copies go through
-the backbone too) and its Jacobian samples (before and after training on every evaluated sample,
-or the `jacobian_before` subsample; the probe at every checkpoint; the 16 x 21 interpolation
-points). Features, scorers and metrics are left out (seconds per run, against hours). The run
-stores' size is modelled per evaluated sample; study.zarr holds every run group once (the demo's:
-3.2 MB for 10 run stores of 0.34 MB).
+the backbone too) and its Jacobian samples (before training on every evaluated sample or the
+`jacobian_before` subsample; after it on every sample or `jacobian_after` per partition; the
+probe's `probe_jacobians` at every checkpoint, `max_checkpoints` bounding their number; the
+16 x 21 interpolation points). Features, scorers and metrics are left out (seconds per run,
+against hours). The run stores' size is modelled per evaluated sample; study.zarr holds every
+run group once (the demo's: 3.2 MB for 10 run stores of 0.34 MB).
 
     python -m osrstudy.benchmarks.projection --device cpu       # CPU hours, here
     python -m osrstudy.benchmarks.projection --device cuda      # GPU hours, on a GPU node
@@ -33,7 +34,7 @@ from osrstudy.benchmarks.jacobian import timed
 from osrstudy.data import DATASETS, load_split
 from osrstudy.features import INTERPOLATION_STEPS
 from osrstudy.jacobian import exact_norms, in_chunks
-from osrstudy.run_spec import EvaluationConfig
+from osrstudy.run_spec import EvaluationConfig, ScheduleConfig
 from osrstudy.study import expand_study, load_study
 
 SIZES = Path(__file__).with_name("study_sizes.json")
@@ -73,8 +74,10 @@ def work(run: dict, sizes: dict[str, dict[str, int]]) -> dict[str, float]:
     after = evaluation.get("jacobian_after") or math.inf
     n_after = min(n_val, after) + min(n_test, after) + len(evaluation.get("eval_sets", [])) * min(
         n_ood / max(1, len(evaluation.get("eval_sets", []))), after)
-    checkpoints = 1 + epochs // run["schedule"]["checkpoint_every"] + (epochs % run["schedule"]["checkpoint_every"] > 0)
-    probe = checkpoints * min(evaluation.get("probe_samples", PROBE_DEFAULT), n_val)
+    every = ScheduleConfig(**run["schedule"]).cadence(epochs)
+    checkpoints = 1 + epochs // every + (epochs % every > 0)
+    probed = min(evaluation.get("probe_samples", PROBE_DEFAULT), n_val)
+    probe = checkpoints * min(evaluation.get("probe_jacobians") or probed, probed)
     before = min(evaluation.get("jacobian_before") or n_eval, n_eval)
     images = steps * t["batch_size"] * (2 if t["self_supervision"] > 0 else 1)
     n_known = t["n_known"] or len(DATASETS[t["dataset"]]().known_splits()[0])

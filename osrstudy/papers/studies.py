@@ -92,7 +92,10 @@ PAPER = Scale(
               "embed_dim": 8, "backbone": "resnet18",
               "exclude": [{"loss": "simplex", "dataset": "cifar100",
                            "why": "a simplex of K = 80 prototypes needs d >= K - 1 = 79; the study's d is 8"}]},
-    training={"checkpoint_every": 5},
+    # Evaluation budgets (ours; docs/results.md, "evaluation budgets"): the probe's Jacobians and
+    # the passes before and after training on subsamples, so evaluation stays a fraction of training
+    training={"checkpoint_every": 5, "max_checkpoints": 20},
+    evaluation={"jacobian_before": 500, "jacobian_after": 500, "probe_jacobians": 100},
     data_root="resources",
 )
 
