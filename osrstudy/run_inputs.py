@@ -37,16 +37,19 @@ class EvalSamples:
         return cls(np.concatenate([p.labels for p in parts]), partition,
                    np.concatenate([p.classes for p in parts]), np.concatenate([p.index for p in parts]), tuple(ood))
 
-    def per_partition(self, n: int | None, seed: int = 0) -> np.ndarray:
-        """Mask of a fixed-seed subsample of at most n samples of each partition (all for None)."""
+    def per_partition(self, n: int | dict | None, seed: int = 0) -> np.ndarray:
+        """Mask of a fixed-seed subsample of at most n samples of each partition; n a mapping
+        {val, test, ood: N}: per kind, `ood` for each out-of-distribution set, a kind it leaves
+        out kept whole; None: every sample."""
         keep = np.ones(len(self.labels), dtype=bool)
         if n is None:
             return keep
         rng = np.random.default_rng(seed)
         for name in dict.fromkeys(self.partition):
+            cap = n if isinstance(n, int) else n.get(name if name in ("val", "test") else "ood")
             where = np.flatnonzero(self.partition == name)
-            if len(where) > n:
-                keep[np.setdiff1d(where, rng.choice(where, n, replace=False))] = False
+            if cap is not None and len(where) > cap:
+                keep[np.setdiff1d(where, rng.choice(where, cap, replace=False))] = False
         return keep
 
     def masks(self) -> dict[str, np.ndarray]:

@@ -129,7 +129,8 @@ class EvaluationConfig:
     probe_samples: int = 300  # validation samples examined at each checkpoint
     probe_jacobians: int | None = None  # of those, the ones whose Jacobian norms give the gap (None: all)
     jacobian_projections: int | None = None  # final norms by the random-projection estimator (None: exact)
-    jacobian_after: int | None = None  # final norms on at most this many samples per partition (None: all)
+    # final norms on at most this many samples per partition, or {val, test, ood: N} per kind (None: all)
+    jacobian_after: int | dict | None = None
     interpolation_pairs: int = 16  # Fig. 4's paths between test samples of two known classes
 
     @classmethod

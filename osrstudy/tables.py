@@ -184,7 +184,9 @@ def readings(study: Selection) -> pd.DataFrame:
     side: AUROC (%) of the sample-wise loss without the margin (`loss`) and with it
     (`loss_margin`, eq. 5-6 as written), of MaxLogit and of the Jacobian norm, accuracy, DetACC
     of the loss score, and the final validation Jacobian-norm gap (unknown - known); mean ± sample
-    std over splits and seeds."""
+    std over splits and seeds. The Jacobian-norm AUROC is measured on the test samples that have a
+    final norm: all of them, or the fixed-seed subsample of `evaluation.jacobian_after` where the
+    study sets one (each run store's `jacobian_after_samples`; about 1 point of AUROC at 1000)."""
     spec = paper("jacobian_norm_table3")
     rows = []
     for name, row in spec["rows"].items():

@@ -57,3 +57,8 @@ def test_the_checkpoint_cap_and_the_probe_jacobian_budget_shrink_the_probe():
     w = projection.work(capped, SIZES)
     n_eval = 200 + 300 + 10_000
     assert w["jacobians"] == n_eval * 2 + 3 * 30 + 16 * 21  # cadence 5 of 10 epochs: probes at 0, 5, 10
+
+
+def test_a_per_kind_final_jacobian_budget_caps_only_the_kinds_it_names():
+    w = projection.work(run(jacobian_after={"val": 50, "ood": 100}, jacobian_before=50, probe_samples=20), SIZES)
+    assert w["jacobians"] == 50 + (50 + 300 + 100) + 3 * 20 + 16 * 21  # the test partition whole

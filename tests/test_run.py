@@ -227,3 +227,26 @@ def test_a_checkpoint_cap_and_a_probe_jacobian_budget_thin_the_probe_not_the_run
         quantity="jacobian_gap", step=[0, 2, 4, 6]).values)
     np.testing.assert_array_equal(r_thin.results.values, r_full.results.values)
     assert s_thin.attrs["probe_jacobian_samples"] == 12 and s_full.attrs["probe_jacobian_samples"] == 60
+
+
+def test_a_per_kind_final_jacobian_budget_keeps_the_test_norms_and_their_auroc_exact(tmp_path, tiny_study):
+    """evaluation.jacobian_after as {val: N}: the validation norms on a subsample, the test
+    partition's (the held-out classes' Jacobian-score AUROC) all computed, as without a budget."""
+    import copy
+
+    from osrstudy.study import expand_study, job_spec
+
+    study = copy.deepcopy(tiny_study)
+    study["blocks"]["t"]["losses"] = ["movr"]
+    full = job_spec(expand_study(study)[0])
+    study["evaluation"] = {"jacobian_after": {"val": 40}}
+    budgeted = job_spec(expand_study(study)[0])
+    quiet = dict(threads=1, log=lambda _: None)
+    execute(full, tmp_path / "full.zarr", tmp_path / "ckpt", **quiet)
+    execute(budgeted, tmp_path / "budgeted.zarr", tmp_path / "ckpt", **quiet)
+    (s_full, r_full), (s_cut, r_cut) = open_run(tmp_path / "full.zarr"), open_run(tmp_path / "budgeted.zarr")
+    has, part = np.isfinite(s_cut.jacobian_norm.values), s_cut.partition.values
+    assert has[part == "val"].sum() == 40 < (part == "val").sum() and has[part == "test"].all()
+    np.testing.assert_array_equal(s_cut.jacobian_norm.values[has], s_full.jacobian_norm.values[has])
+    held_out = dict(eval_set="held_out", scorer="jacobian", metric="auroc")
+    assert r_cut.results.sel(**held_out).item() == r_full.results.sel(**held_out).item()

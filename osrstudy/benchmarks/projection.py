@@ -71,9 +71,10 @@ def work(run: dict, sizes: dict[str, dict[str, int]]) -> dict[str, float]:
     n_test = min(size["test"], budget.get("test", math.inf))
     n_ood = len(evaluation.get("eval_sets", [])) * min(OOD_SET_SIZE, budget.get("ood", budget.get("test", math.inf)))
     n_eval = n_val + n_test + n_ood
-    after = evaluation.get("jacobian_after") or math.inf
-    n_after = min(n_val, after) + min(n_test, after) + len(evaluation.get("eval_sets", [])) * min(
-        n_ood / max(1, len(evaluation.get("eval_sets", []))), after)
+    after = evaluation.get("jacobian_after") or {}
+    cap = (lambda kind: after) if isinstance(after, int) else (lambda kind: after.get(kind, math.inf))
+    n_sets = len(evaluation.get("eval_sets", []))
+    n_after = min(n_val, cap("val")) + min(n_test, cap("test")) + n_sets * min(n_ood / max(1, n_sets), cap("ood"))
     every = ScheduleConfig(**run["schedule"]).cadence(epochs)
     checkpoints = 1 + epochs // every + (epochs % every > 0)
     probed = min(evaluation.get("probe_samples", PROBE_DEFAULT), n_val)
@@ -152,10 +153,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--jacobian-samples", type=int, default=4, help="samples per timed Jacobian chunk")
     p.add_argument("--measure-sizes", metavar="DATA_ROOT", help=f"measure split sizes there and write {SIZES}")
     p.add_argument("--budget", nargs="*", default=[], metavar="KEY=N",
-                   help="evaluation budgets applied to every run, e.g. jacobian_before=500 jacobian_after=500")
+                   help="evaluation budgets applied to every run, values in JSON, e.g. jacobian_before=500 "
+                        "'jacobian_after={\"test\": 2000}' jacobian_after=null")
     a = p.parse_args(argv)
     runs = expand_study(load_study(a.study))
-    budgets = {key: int(value) for key, value in (item.split("=") for item in a.budget)}
+    budgets = {key: json.loads(value) for key, value in (item.split("=", 1) for item in a.budget)}
     for run in runs:
         run["evaluation"] = {**run["evaluation"], **budgets}
     if a.measure_sizes:

@@ -95,7 +95,8 @@ PAPER = Scale(
     # Evaluation budgets (ours; docs/results.md, "evaluation budgets"): the probe's Jacobians and
     # the passes before and after training on subsamples, so evaluation stays a fraction of training
     training={"checkpoint_every": 5, "max_checkpoints": 20},
-    evaluation={"jacobian_before": 500, "jacobian_after": 500, "probe_jacobians": 100},
+    evaluation={"jacobian_before": 500, "jacobian_after": {"val": 500, "test": 1000, "ood": 500},
+                "probe_jacobians": 100},
     data_root="resources",
 )
 
