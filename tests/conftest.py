@@ -59,3 +59,17 @@ def tiny_study():
 @pytest.fixture
 def tiny_specs(tiny_study):
     return {r["train"]["loss"]: job_spec(r) for r in expand_study(tiny_study)}
+
+
+@pytest.fixture
+def movr_spec():
+    """The job spec of the tiny study's m-OvR run under other settings: `evaluation` replaces the
+    study's, `training` and block keys add to them (an evaluation alone keeps the run id)."""
+    def spec(evaluation: dict | None = None, training: dict | None = None, **block) -> dict:
+        study = copy.deepcopy(TINY)
+        study["blocks"]["t"] = {**study["blocks"]["t"], "losses": ["movr"], **block}
+        study["training"] = {**study["training"], **(training or {})}
+        if evaluation is not None:
+            study["evaluation"] = evaluation
+        return job_spec(expand_study(study)[0])
+    return spec

@@ -1,21 +1,14 @@
 """The Jacobian-budget benchmark: the held-out AUROC of the jacobian scorer, exact vs on the
 subsample a test budget keeps."""
-import copy
-
 import pytest
 
 from osrstudy.benchmarks import jacobian_budget
 from osrstudy.run import execute
 from osrstudy.store import open_run
-from osrstudy.study import expand_study, job_spec
 
 
-def test_the_shift_is_zero_above_the_test_size_and_a_budgeted_run_is_left_out(tmp_path, tiny_study):
-    study = copy.deepcopy(tiny_study)
-    study["blocks"]["t"]["losses"] = ["movr"]
-    exact = job_spec(expand_study(study)[0])
-    study["evaluation"] = {"jacobian_after": {"test": 30}}
-    budgeted = job_spec(expand_study(study)[0])
+def test_the_shift_is_zero_above_the_test_size_and_a_budgeted_run_is_left_out(tmp_path, movr_spec):
+    exact, budgeted = movr_spec(), movr_spec({"jacobian_after": {"test": 30}})
     quiet = dict(threads=1, log=lambda _: None)
     execute(exact, tmp_path / "runs" / "exact.zarr", tmp_path / "ckpt", **quiet)
     execute(budgeted, tmp_path / "budgeted" / "cut.zarr", tmp_path / "ckpt", **quiet)
