@@ -135,7 +135,7 @@ def evaluate_model(model: Model, inputs: Inputs, evaluation: EvaluationConfig, c
     """Features of the training and eval samples, and what the requested scorers read besides.
     Only what they read is computed: the head fit and ODIN's extra passes cost."""
     with clock.stage("features"):
-        f_train = dataclasses.replace(features(model, inputs.x_train), labels=inputs.split.train.labels)
+        f_train = train_features(model, inputs, evaluation.max_samples.get("train"))
         f_eval = features(model, inputs.x_eval)
     loss_logits = f_eval.logits
     with clock.stage("jacobians_after"):
@@ -161,6 +161,17 @@ def evaluate_model(model: Model, inputs: Inputs, evaluation: EvaluationConfig, c
             arrays["head_weight"], arrays["head_bias"] = head
     arrays = {name: value.cpu().numpy() for name, value in arrays.items()}
     return Evaluated(f_train, f_eval, loss_logits, arrays, logit_head, pairs, path_norms)
+
+
+def train_features(model: Model, inputs: Inputs, n: int | None) -> Features:
+    """Features of the training samples the scorers fit to (KNN, ViM, ReAct, OpenMax, the fitted
+    head, class-mean prototypes): every one, or a fixed-seed subsample of n (`max_samples.train`)."""
+    labels = inputs.split.train.labels
+    if n is None or n >= len(labels):
+        return dataclasses.replace(features(model, inputs.x_train), labels=labels)
+    keep = np.sort(np.random.default_rng(0).choice(len(labels), n, replace=False))
+    x = inputs.x_train[torch.as_tensor(keep)]  # normalised, on the device
+    return dataclasses.replace(features(model, x), labels=labels[keep])
 
 
 def linear_head(model: Model, f_train: Features, f_eval: Features, needs: set[str], k: int,

@@ -89,6 +89,7 @@ def run_attrs(evaluated: Evaluated, measured: Measurements, inputs: Inputs, eval
         "peak_memory_bytes": facts.peak_memory_bytes,
         "stage_seconds": json.dumps(facts.stage_seconds),
         "evaluated_samples": len(inputs.samples.labels),
+        "train_feature_samples": len(evaluated.train.labels),
         **provenance(),
     }
 

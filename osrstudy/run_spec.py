@@ -121,7 +121,7 @@ class EvaluationConfig:
 
     scorers: tuple[str, ...]
     metrics: tuple[str, ...]
-    max_samples: dict[str, int] = field(default_factory=dict)  # {val, test, ood}: fixed-seed subsamples
+    max_samples: dict[str, int] = field(default_factory=dict)  # {val, test, ood, train}: fixed-seed subsamples
     eval_sets: tuple[str, ...] = ()  # out-of-distribution sets beside the held-out classes
     # Budgets of the evaluation's costliest parts; absent from a spec they take these defaults, so
     # specs written before them keep their hash.

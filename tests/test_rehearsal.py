@@ -21,8 +21,9 @@ def test_every_feature_of_the_full_study_is_in_a_rehearsal_run_cut_to_a_few_iter
     assert set().union(*(rehearsal.features(r) for r in chosen)) == universe
     assert len(cut) == len(chosen) < len(full) / 10
     assert all(r["train"]["iterations"] == rehearsal.ITERATIONS for r in cut)
-    assert all(r["evaluation"]["max_samples"] == {"val": rehearsal.EVALUATION_CAP, "test": rehearsal.EVALUATION_CAP}
-               and rehearsal.BUDGETS.items() <= r["evaluation"].items() for r in cut)
+    caps = {"val": rehearsal.EVALUATION_CAP, "test": rehearsal.EVALUATION_CAP, "train": rehearsal.TRAIN_FEATURE_CAP}
+    assert all(r["evaluation"]["max_samples"] == caps and rehearsal.BUDGETS.items() <= r["evaluation"].items()
+               for r in cut)
     # everything else of each training config is the full study's own
     keys = {"dataset", "backbone", "loss", "loss_options", "embed_dim", "augment", "weight_decay", "batch_size", "lr"}
     assert {tuple(str(r["train"][k]) for k in sorted(keys)) for r in cut} <= {

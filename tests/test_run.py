@@ -216,3 +216,19 @@ def test_a_per_kind_final_jacobian_budget_keeps_the_test_norms_and_their_auroc_e
     np.testing.assert_array_equal(s_cut.jacobian_norm.values[has], s_full.jacobian_norm.values[has])
     held_out = dict(eval_set="held_out", scorer="jacobian", metric="auroc")
     assert r_cut.results.sel(**held_out).item() == r_full.results.sel(**held_out).item()
+
+
+def test_a_training_feature_budget_changes_only_the_scorers_fitted_to_training_features(tmp_path, movr_spec):
+    """evaluation.max_samples.train: KNN (and the other scorers fitted to training features) see a
+    fixed-seed subsample of the training set; the scores of the model's own outputs do not move."""
+    full, budgeted = movr_spec(), movr_spec({"max_samples": {"train": 60}})
+    assert budgeted["run_id"] == full["run_id"]
+    quiet = dict(threads=1, log=lambda _: None)
+    execute(full, tmp_path / "full.zarr", tmp_path / "ckpt", **quiet)
+    execute(budgeted, tmp_path / "budgeted.zarr", tmp_path / "ckpt", **quiet)
+    (s_full, r_full), (s_cut, r_cut) = open_run(tmp_path / "full.zarr"), open_run(tmp_path / "budgeted.zarr")
+    own = ["msp", "maxlogit", "loss", "jacobian"]
+    np.testing.assert_array_equal(r_cut.results.sel(scorer=own).values, r_full.results.sel(scorer=own).values)
+    knn = dict(eval_set="held_out", scorer="knn", metric="auroc")
+    assert r_cut.results.sel(**knn).item() != r_full.results.sel(**knn).item()
+    assert s_cut.attrs["train_feature_samples"] == 60 < s_full.attrs["train_feature_samples"]
