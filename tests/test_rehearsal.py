@@ -28,3 +28,18 @@ def test_every_feature_of_the_full_study_is_in_a_rehearsal_run_cut_to_a_few_iter
     keys = {"dataset", "backbone", "loss", "loss_options", "embed_dim", "augment", "weight_decay", "batch_size", "lr"}
     assert {tuple(str(r["train"][k]) for k in sorted(keys)) for r in cut} <= {
         tuple(str(r["train"][k]) for k in sorted(keys)) for r in full}
+
+
+def test_the_rehearsal_keeps_the_full_studys_block_names_so_every_figure_and_table_draws():
+    """Its blocks bear the full study's names (`name.2`, ... for runs of one block that differ in
+    more than their loss), so the merged rehearsal has every block each figure and table reads."""
+    from osrstudy.figures import FIGURES
+    from osrstudy.readers import matches
+    from osrstudy.tables import TABLES
+
+    blocks = list(load_study(REPO / rehearsal.TARGET)["blocks"])
+    assert set(load_study(REPO / rehearsal.SOURCE)["blocks"]) <= set(blocks)
+    for registry in (FIGURES, TABLES):
+        for name in registry.names():
+            missing = [p for p in registry[name].reads if not any(matches(b, (p,)) for b in blocks)]
+            assert not missing, f"{name} reads {missing}: no rehearsal block"
