@@ -61,7 +61,8 @@ def measure_sizes(runs: list[dict], data_root: str) -> dict[str, dict[str, int]]
 
 
 def work(run: dict, sizes: dict[str, dict[str, int]]) -> dict[str, float]:
-    """Training images and Jacobian samples of one run."""
+    """Training steps and images, and Jacobian samples of one run: in all and per pass (before
+    and after training, the probes, the interpolation paths)."""
     t, evaluation = run["train"], run["evaluation"]
     size, budget = sizes[size_key(t)], evaluation.get("max_samples", {})
     per_epoch = size["train"] // t["batch_size"]
@@ -84,8 +85,10 @@ def work(run: dict, sizes: dict[str, dict[str, int]]) -> dict[str, float]:
     n_known = t["n_known"] or len(DATASETS[t["dataset"]]().known_splits()[0])
     per_sample = 4 * t["embed_dim"] + 8 * n_known + 8 * len(evaluation["scorers"]) + STORE_SAMPLE_BYTES
     paths = evaluation.get("interpolation_pairs", EvaluationConfig.interpolation_pairs) * INTERPOLATION_STEPS
-    return {"images": images, "jacobians": before + n_after + probe + paths,
-            "evaluated": n_eval, "store_bytes": STORE_FIXED_BYTES + n_eval * per_sample}
+    return {"steps": steps, "images": images, "jacobians": before + n_after + probe + paths,
+            "jacobians_before": before, "jacobians_after": n_after, "probe_jacobians": probe, "path_points": paths,
+            "feature_samples": min(size["train"], budget.get("train", math.inf)) + n_eval, "evaluated": n_eval,
+            "store_bytes": STORE_FIXED_BYTES + n_eval * per_sample}
 
 
 def input_shape(dataset: str) -> tuple[int, int]:

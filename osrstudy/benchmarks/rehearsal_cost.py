@@ -1,0 +1,140 @@
+"""The rehearsal's cost table, and the full study's cost projected from it.
+
+Every run store records the wall time of each stage of its run (`stage_seconds`) and how much
+work the run did, so the rehearsal's runs, at full size but few iterations and small evaluation
+budgets, give unit costs measured in the runs themselves: seconds per training image, per
+Jacobian sample before and after training, per Jacobian sample of the probe, per interpolation
+point, per sample through the features pass, and per evaluated sample for ODIN, the scorers and
+the metrics; besides, peak memory and bytes of run store per evaluated sample. The full study's
+runs are then costed with the units of the rehearsal run of the same dataset and backbone (the
+Jacobian units scaled by d where the embedding dimensions differ) and their own work
+(`osrstudy.benchmarks.projection.work`), per block.
+
+    python -m osrstudy.benchmarks.rehearsal_cost results/rehearsal/runs --study config/study.yaml
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from osrstudy.benchmarks.projection import SIZES, work
+from osrstudy.features import INTERPOLATION_STEPS
+from osrstudy.store import open_run
+from osrstudy.study import expand_study, load_study
+
+# stage -> the key of projection.work() that counts its units in a full run
+PARTS = {"train": "images", "jacobians_before": "jacobians_before", "jacobians_after": "jacobians_after",
+         "probe": "probe_jacobians", "interpolation": "path_points", "features": "feature_samples",
+         "odin": "evaluated", "scorers": "evaluated", "metrics": "evaluated"}
+JACOBIAN_PARTS = ("jacobians_before", "jacobians_after", "probe", "interpolation")  # cost ~ d
+EVALUATION_PARTS = [p for p in PARTS if p != "train"]
+
+
+def units_done(samples, summary, spec: dict) -> dict[str, float]:
+    """How many units of each part a stored run did."""
+    a, t = samples.attrs, spec["train"]
+    evaluated = a["evaluated_samples"]
+    if t["iterations"] is None:
+        raise SystemExit(f"error: {spec['run_id']} trained for epochs; the cost table reads runs with a step "
+                         "budget (training.iterations), as the rehearsal's")
+    return {
+        "train": t["iterations"] * t["batch_size"] * (2 if t["self_supervision"] > 0 else 1),
+        "jacobians_before": a["jacobian_before_samples"],
+        "jacobians_after": a["jacobian_after_samples"],
+        "probe": summary.sizes["step"] * a.get("probe_jacobian_samples", a["probe_samples"]),
+        "interpolation": samples.sizes["pair"] * INTERPOLATION_STEPS,
+        "features": a.get("train_feature_samples", np.nan) + evaluated,
+        "odin": evaluated, "scorers": evaluated, "metrics": evaluated,
+    }
+
+
+def unit_costs(store: Path) -> dict:
+    """Seconds per unit of each part of one stored run, its peak memory and store bytes per sample."""
+    samples, summary = open_run(store)
+    spec, seconds = json.loads(samples.attrs["spec"]), json.loads(samples.attrs["stage_seconds"])
+    seconds["train"] = seconds["train"] - seconds.get("probe", 0.0)  # train's stage holds the probes
+    done = units_done(samples, summary, spec)
+    size = sum(f.stat().st_size for f in store.rglob("*") if f.is_file())
+    t = spec["train"]
+    return {"run": store.name.removesuffix(".zarr"), "key": (t["dataset"], t["backbone"]), "d": t["embed_dim"],
+            **{part: seconds.get(part, 0.0) / done[part] if done[part] else 0.0 for part in PARTS},
+            "peak_gib": samples.attrs["peak_memory_bytes"] / 2**30,
+            "store_bytes_per_sample": size / samples.attrs["evaluated_samples"]}
+
+
+def units_for(run: dict, measured: list[dict]) -> dict:
+    """The unit costs of the rehearsal run standing for a full run: same dataset and backbone,
+    the nearest embedding dimension, Jacobian units scaled by the ratio of dimensions."""
+    t = run["train"]
+    same = [u for u in measured if u["key"] == (t["dataset"], t["backbone"])]
+    if not same:
+        raise SystemExit(f"error: no rehearsal run of {t['dataset']} with {t['backbone']}: rerun the rehearsal")
+    u = min(same, key=lambda u: abs(u["d"] - t["embed_dim"]))
+    scale = t["embed_dim"] / u["d"]
+    return {**u, **{part: u[part] * scale for part in JACOBIAN_PARTS}}
+
+
+def project(runs: list[dict], measured: list[dict], sizes: dict) -> list[dict]:
+    """Hours per block of the full study (a run in several blocks counts in each, once in all)."""
+    def row(name: str) -> dict:
+        return {"block": name, "runs": 0, "peak_gib": 0.0, "store_gb": 0.0, **{p: 0.0 for p in PARTS}}
+
+    blocks, total = defaultdict(lambda: None), row("all (each run once)")
+    for run in runs:
+        u, w = units_for(run, measured), work(run, sizes)
+        hours = {part: u[part] * w[key] / 3600 for part, key in PARTS.items()}
+        for name in run["blocks"]:
+            blocks[name] = blocks[name] or row(name)
+        for r in [*(blocks[name] for name in run["blocks"]), total]:
+            r["runs"] += 1
+            r["peak_gib"] = max(r["peak_gib"], u["peak_gib"])
+            r["store_gb"] += u["store_bytes_per_sample"] * w["evaluated"] / 1e9
+            for part, h in hours.items():
+                r[part] += h
+    return [*blocks.values(), total]
+
+
+def unit_table(measured: list[dict]) -> str:
+    head = " | ".join(["run", "d", "train ms/image", *(f"{p} ms/unit" for p in EVALUATION_PARTS),
+                       "peak GiB", "store kB/sample"])
+    lines = [f"| {head} |", "|" + "---|" * (len(EVALUATION_PARTS) + 5)]
+    for u in measured:
+        cells = [u["run"], str(u["d"]), *(f"{1000 * u[p]:.3g}" for p in PARTS),
+                 f"{u['peak_gib']:.2f}", f"{u['store_bytes_per_sample'] / 1000:.2f}"]
+        lines.append(f"| {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def block_table(rows: list[dict]) -> str:
+    lines = ["| block | runs | training h | evaluation h | evaluation / training | largest evaluation part "
+             "| peak GiB | run stores GB |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        evaluation = sum(r[p] for p in EVALUATION_PARTS)
+        largest = max(EVALUATION_PARTS, key=lambda p: r[p])
+        lines.append(f"| {r['block']} | {r['runs']} | {r['train']:.1f} | {evaluation:.1f} | "
+                     f"{evaluation / r['train']:.2f} | {largest} ({r[largest]:.1f} h) | {r['peak_gib']:.1f} | "
+                     f"{r['store_gb']:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m osrstudy.benchmarks.rehearsal_cost",
+                                description=__doc__.split("\n")[0])
+    p.add_argument("runs", type=Path, help="the rehearsal's run stores (results/rehearsal/runs)")
+    p.add_argument("--study", default="config/study.yaml", help="the study to project")
+    a = p.parse_args(argv)
+    stores = sorted(a.runs.glob("*.zarr"))
+    if not stores:
+        raise SystemExit(f"error: no run store under {a.runs}: run the rehearsal first")
+    measured = [unit_costs(s) for s in stores]
+    print(unit_table(measured), end="\n\n")
+    runs = expand_study(load_study(a.study))
+    print(block_table(project(runs, measured, json.loads(SIZES.read_text()))))
+
+
+if __name__ == "__main__":
+    main()

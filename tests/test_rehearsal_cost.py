@@ -1,0 +1,38 @@
+"""The rehearsal's cost table: unit costs read from a run store, and a study costed with them."""
+import json
+
+import pytest
+
+from osrstudy.benchmarks import projection, rehearsal_cost
+from osrstudy.run import execute
+from osrstudy.store import open_run
+from osrstudy.study import expand_study
+
+
+def test_unit_costs_divide_each_stage_by_its_work_and_the_projection_multiplies_them_back(tmp_path, movr_spec,
+                                                                                           tiny_study):
+    spec = movr_spec({"jacobian_before": 30, "probe_samples": 40, "probe_jacobians": 12, "interpolation_pairs": 2},
+                     {"iterations": 6})
+    execute(spec, tmp_path / "runs" / "r.zarr", threads=1, log=lambda _: None)
+    u = rehearsal_cost.unit_costs(tmp_path / "runs" / "r.zarr")
+    samples, summary = open_run(tmp_path / "runs" / "r.zarr")
+    seconds = json.loads(samples.attrs["stage_seconds"])
+    assert u["key"] == ("digits", "small_cnn") and u["d"] == 8
+    assert u["jacobians_before"] == pytest.approx(seconds["jacobians_before"] / 30)
+    assert u["probe"] == pytest.approx(seconds["probe"] / (summary.sizes["step"] * 12))
+    assert u["train"] == pytest.approx((seconds["train"] - seconds["probe"]) / (6 * 32))  # batch 32, no S
+    assert u["interpolation"] == pytest.approx(seconds["interpolation"] / (2 * 21))
+    assert all(u[p] > 0 for p in ("train", "jacobians_before", "jacobians_after", "probe", "features"))
+
+    run = next(r for r in expand_study(tiny_study) if r["train"]["loss"] == "movr")
+    sizes = projection.measure_sizes([run], None)
+    (block, total) = rehearsal_cost.project([run], [u], sizes)
+    w = projection.work(run, sizes)
+    assert block["block"] == "t" and block["runs"] == total["runs"] == 1
+    assert block["train"] == pytest.approx(u["train"] * w["images"] / 3600)
+    assert block["jacobians_after"] == pytest.approx(u["jacobians_after"] * w["jacobians_after"] / 3600)
+    wider = {**run, "train": {**run["train"], "embed_dim": 16}}  # Jacobian units scale with d
+    assert rehearsal_cost.units_for(wider, [u])["probe"] == pytest.approx(2 * u["probe"])
+    assert rehearsal_cost.units_for(wider, [u])["train"] == u["train"]
+    with pytest.raises(SystemExit, match="no rehearsal run of digits with lenet"):
+        rehearsal_cost.units_for({**run, "train": {**run["train"], "backbone": "lenet"}}, [u])
