@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -83,13 +82,12 @@ def project(runs: list[dict], measured: list[dict], sizes: dict) -> list[dict]:
     def row(name: str) -> dict:
         return {"block": name, "runs": 0, "peak_gib": 0.0, "store_gb": 0.0, **{p: 0.0 for p in PARTS}}
 
-    blocks, total = defaultdict(lambda: None), row("all (each run once)")
+    blocks: dict[str, dict] = {}
+    total = row("all (each run once)")
     for run in runs:
         u, w = units_for(run, measured), work(run, sizes)
         hours = {part: u[part] * w[key] / 3600 for part, key in PARTS.items()}
-        for name in run["blocks"]:
-            blocks[name] = blocks[name] or row(name)
-        for r in [*(blocks[name] for name in run["blocks"]), total]:
+        for r in [*(blocks.setdefault(name, row(name)) for name in run["blocks"]), total]:
             r["runs"] += 1
             r["peak_gib"] = max(r["peak_gib"], u["peak_gib"])
             r["store_gb"] += u["store_bytes_per_sample"] * w["evaluated"] / 1e9
