@@ -5,10 +5,11 @@ work the run did, so the rehearsal's runs, at full size but few iterations and s
 budgets, give unit costs measured in the runs themselves: seconds per training image, per
 Jacobian sample before and after training, per Jacobian sample of the probe, per interpolation
 point, per sample through the features pass, and per evaluated sample for ODIN, the scorers and
-the metrics; besides, peak memory and bytes of run store per evaluated sample. The full study's
-runs are then costed with the units of the rehearsal run of the same dataset and backbone (the
+the metrics; besides, peak memory and the size of the run store. The full study's runs are then
+costed with the units of the rehearsal run of the same dataset and backbone (the
 Jacobian units scaled by d where the embedding dimensions differ) and their own work
-(`osrstudy.benchmarks.projection.work`), per block.
+(`osrstudy.benchmarks.projection.work`, whose model of a store's size is used too: a rehearsal
+store's 100 samples cannot separate its fixed part from the per-sample one), per block.
 
     python -m osrstudy.benchmarks.rehearsal_cost results/rehearsal/runs --study config/study.yaml
 """
@@ -61,8 +62,7 @@ def unit_costs(store: Path) -> dict:
     t = spec["train"]
     return {"run": store.name.removesuffix(".zarr"), "key": (t["dataset"], t["backbone"]), "d": t["embed_dim"],
             **{part: seconds.get(part, 0.0) / done[part] if done[part] else 0.0 for part in PARTS},
-            "peak_gib": samples.attrs["peak_memory_bytes"] / 2**30,
-            "store_bytes_per_sample": size / samples.attrs["evaluated_samples"]}
+            "peak_gib": samples.attrs["peak_memory_bytes"] / 2**30, "store_mb": size / 1e6}
 
 
 def units_for(run: dict, measured: list[dict]) -> dict:
@@ -90,7 +90,7 @@ def project(runs: list[dict], measured: list[dict], sizes: dict) -> list[dict]:
         for r in [*(blocks.setdefault(name, row(name)) for name in run["blocks"]), total]:
             r["runs"] += 1
             r["peak_gib"] = max(r["peak_gib"], u["peak_gib"])
-            r["store_gb"] += u["store_bytes_per_sample"] * w["evaluated"] / 1e9
+            r["store_gb"] += w["store_bytes"] / 1e9
             for part, h in hours.items():
                 r[part] += h
     return [*blocks.values(), total]
@@ -98,11 +98,11 @@ def project(runs: list[dict], measured: list[dict], sizes: dict) -> list[dict]:
 
 def unit_table(measured: list[dict]) -> str:
     head = " | ".join(["run", "d", "train ms/image", *(f"{p} ms/unit" for p in EVALUATION_PARTS),
-                       "peak GiB", "store kB/sample"])
+                       "peak GiB", "store MB"])
     lines = [f"| {head} |", "|" + "---|" * (len(EVALUATION_PARTS) + 5)]
     for u in measured:
         cells = [u["run"], str(u["d"]), *(f"{1000 * u[p]:.3g}" for p in PARTS),
-                 f"{u['peak_gib']:.2f}", f"{u['store_bytes_per_sample'] / 1000:.2f}"]
+                 f"{u['peak_gib']:.2f}", f"{u['store_mb']:.2f}"]
         lines.append(f"| {' | '.join(cells)} |")
     return "\n".join(lines)
 
