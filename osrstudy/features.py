@@ -156,7 +156,7 @@ def evaluate_model(model: Model, inputs: Inputs, evaluation: EvaluationConfig, c
                                          INTERPOLATION_STEPS, chunk).cpu().numpy()
     with torch.no_grad():
         arrays = {"prototypes": model.loss.prototypes(torch.as_tensor(f_train.embedding),
-                                                      torch.as_tensor(inputs.split.train.labels))}
+                                                      torch.as_tensor(f_train.labels))}
         if head is not None:
             arrays["head_weight"], arrays["head_bias"] = head
     arrays = {name: value.cpu().numpy() for name, value in arrays.items()}
