@@ -62,9 +62,10 @@ def tiny_specs(tiny_study):
 
 
 @pytest.fixture
-def movr_spec():
-    """The job spec of the tiny study's m-OvR run under other settings: `evaluation` replaces the
-    study's, `training` and block keys add to them (an evaluation alone keeps the run id)."""
+def tiny_spec():
+    """The job spec of the tiny study's m-OvR run (another loss with `losses=[...]`) under other
+    settings: `evaluation` replaces the study's, `training` and block keys add to them (an
+    evaluation alone keeps the run id)."""
     def spec(evaluation: dict | None = None, training: dict | None = None, **block) -> dict:
         study = copy.deepcopy(TINY)
         study["blocks"]["t"] = {**study["blocks"]["t"], "losses": ["movr"], **block}

@@ -7,8 +7,8 @@ from osrstudy.run import execute
 from osrstudy.store import open_run
 
 
-def test_the_shift_is_zero_above_the_test_size_and_a_budgeted_run_is_left_out(tmp_path, movr_spec):
-    exact, budgeted = movr_spec(), movr_spec({"jacobian_after": {"test": 30}})
+def test_the_shift_is_zero_above_the_test_size_and_a_budgeted_run_is_left_out(tmp_path, tiny_spec):
+    exact, budgeted = tiny_spec(), tiny_spec({"jacobian_after": {"test": 30}})
     quiet = dict(threads=1, log=lambda _: None)
     execute(exact, tmp_path / "runs" / "exact.zarr", tmp_path / "ckpt", **quiet)
     execute(budgeted, tmp_path / "budgeted" / "cut.zarr", tmp_path / "ckpt", **quiet)

@@ -9,9 +9,9 @@ from osrstudy.store import open_run
 from osrstudy.study import expand_study
 
 
-def test_unit_costs_divide_each_stage_by_its_work_and_the_projection_multiplies_them_back(tmp_path, movr_spec,
+def test_unit_costs_divide_each_stage_by_its_work_and_the_projection_multiplies_them_back(tmp_path, tiny_spec,
                                                                                            tiny_study):
-    spec = movr_spec({"jacobian_before": 30, "probe_samples": 40, "probe_jacobians": 12, "interpolation_pairs": 2},
+    spec = tiny_spec({"jacobian_before": 30, "probe_samples": 40, "probe_jacobians": 12, "interpolation_pairs": 2},
                      {"iterations": 6})
     execute(spec, tmp_path / "runs" / "r.zarr", threads=1, log=lambda _: None)
     u = rehearsal_cost.unit_costs(tmp_path / "runs" / "r.zarr")

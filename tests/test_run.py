@@ -141,12 +141,12 @@ def test_the_store_records_the_numerics_settings(tmp_path, tiny_specs):
     assert attrs["evaluated_samples"] == open_run(tmp_path / "run.zarr")[0].sizes["sample"]
 
 
-def test_evaluation_budgets_bound_the_costly_parts_and_are_recorded(tmp_path, movr_spec):
+def test_evaluation_budgets_bound_the_costly_parts_and_are_recorded(tmp_path, tiny_spec):
     """The evaluation's budgets (the full-size rehearsal's issue): Jacobians before training on a
     subsample, an out-of-distribution budget of its own, the probe's size and the random-projection
     estimator; none changes the run id."""
-    plain = movr_spec()
-    spec = movr_spec({"max_samples": {"val": 60, "test": 80, "ood": 30}, "jacobian_before": 20, "probe_samples": 25,
+    plain = tiny_spec()
+    spec = tiny_spec({"max_samples": {"val": 60, "test": 80, "ood": 30}, "jacobian_before": 20, "probe_samples": 25,
                       "jacobian_projections": 4, "interpolation_pairs": 3}, eval_sets=["gaussian_noise"])
     assert spec["run_id"] == plain["run_id"] and spec["evaluation"] != plain["evaluation"]
     execute(spec, tmp_path / "run.zarr", threads=1, log=lambda _: None)
@@ -161,10 +161,10 @@ def test_evaluation_budgets_bound_the_costly_parts_and_are_recorded(tmp_path, mo
     assert np.isfinite(summary.results.sel(scorer="jacobian", metric="auroc").values).all()
 
 
-def test_final_jacobians_on_a_budgeted_subsample_change_nothing_else(tmp_path, movr_spec):
+def test_final_jacobians_on_a_budgeted_subsample_change_nothing_else(tmp_path, tiny_spec):
     """evaluation.jacobian_after: the final norms of at most N samples per partition; the jacobian
     scorer is measured on those, every other number of the run is the unbudgeted run's."""
-    full, budgeted = movr_spec(), movr_spec({"jacobian_after": 40})
+    full, budgeted = tiny_spec(), tiny_spec({"jacobian_after": 40})
     quiet = dict(threads=1, log=lambda _: None)
     execute(full, tmp_path / "full.zarr", tmp_path / "ckpt", **quiet)
     execute(budgeted, tmp_path / "budgeted.zarr", tmp_path / "ckpt", **quiet)  # the same model: its checkpoint
@@ -181,12 +181,12 @@ def test_final_jacobians_on_a_budgeted_subsample_change_nothing_else(tmp_path, m
     assert s_cut.attrs["jacobian_after_samples"] == has.sum() == 80
 
 
-def test_a_checkpoint_cap_and_a_probe_jacobian_budget_thin_the_probe_not_the_run(tmp_path, movr_spec):
+def test_a_checkpoint_cap_and_a_probe_jacobian_budget_thin_the_probe_not_the_run(tmp_path, tiny_spec):
     """training.max_checkpoints bounds the probes of a run with many short epochs, and
     evaluation.probe_jacobians computes the probe's Jacobian gap on part of its samples: the probe's
     forward quantities and every final number stay those of the run without them."""
-    full = movr_spec({"probe_samples": 60}, {"epochs": 6})
-    thin = movr_spec({"probe_samples": 60, "probe_jacobians": 12}, {"epochs": 6, "max_checkpoints": 3})
+    full = tiny_spec({"probe_samples": 60}, {"epochs": 6})
+    thin = tiny_spec({"probe_samples": 60, "probe_jacobians": 12}, {"epochs": 6, "max_checkpoints": 3})
     assert thin["run_id"] == full["run_id"] and thin["schedule"] == {"checkpoint_every": 1, "max_checkpoints": 3}
     quiet = dict(threads=1, log=lambda _: None)
     execute(full, tmp_path / "full.zarr", **quiet)
@@ -203,10 +203,10 @@ def test_a_checkpoint_cap_and_a_probe_jacobian_budget_thin_the_probe_not_the_run
     assert s_thin.attrs["probe_jacobian_samples"] == 12 and s_full.attrs["probe_jacobian_samples"] == 60
 
 
-def test_a_per_kind_final_jacobian_budget_keeps_the_test_norms_and_their_auroc_exact(tmp_path, movr_spec):
+def test_a_per_kind_final_jacobian_budget_keeps_the_test_norms_and_their_auroc_exact(tmp_path, tiny_spec):
     """evaluation.jacobian_after as {val: N}: the validation norms on a subsample, the test
     partition's (the held-out classes' Jacobian-score AUROC) all computed, as without a budget."""
-    full, budgeted = movr_spec(), movr_spec({"jacobian_after": {"val": 40}})
+    full, budgeted = tiny_spec(), tiny_spec({"jacobian_after": {"val": 40}})
     quiet = dict(threads=1, log=lambda _: None)
     execute(full, tmp_path / "full.zarr", tmp_path / "ckpt", **quiet)
     execute(budgeted, tmp_path / "budgeted.zarr", tmp_path / "ckpt", **quiet)
@@ -218,10 +218,11 @@ def test_a_per_kind_final_jacobian_budget_keeps_the_test_norms_and_their_auroc_e
     assert r_cut.results.sel(**held_out).item() == r_full.results.sel(**held_out).item()
 
 
-def test_a_training_feature_budget_changes_only_the_scorers_fitted_to_training_features(tmp_path, movr_spec):
+@pytest.mark.parametrize("loss", ["movr", "sce"])  # SCE's prototypes are class means of the training features
+def test_a_training_feature_budget_changes_only_the_scorers_fitted_to_training_features(tmp_path, tiny_spec, loss):
     """evaluation.max_samples.train: KNN (and the other scorers fitted to training features) see a
     fixed-seed subsample of the training set; the scores of the model's own outputs do not move."""
-    full, budgeted = movr_spec(), movr_spec({"max_samples": {"train": 60}})
+    full, budgeted = tiny_spec(losses=[loss]), tiny_spec({"max_samples": {"train": 60}}, losses=[loss])
     assert budgeted["run_id"] == full["run_id"]
     quiet = dict(threads=1, log=lambda _: None)
     execute(full, tmp_path / "full.zarr", tmp_path / "ckpt", **quiet)
@@ -232,3 +233,4 @@ def test_a_training_feature_budget_changes_only_the_scorers_fitted_to_training_f
     knn = dict(eval_set="held_out", scorer="knn", metric="auroc")
     assert r_cut.results.sel(**knn).item() != r_full.results.sel(**knn).item()
     assert s_cut.attrs["train_feature_samples"] == 60 < s_full.attrs["train_feature_samples"]
+    assert s_cut.prototypes.shape == s_full.prototypes.shape and np.isfinite(s_cut.prototypes.values).all()
