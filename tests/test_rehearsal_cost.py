@@ -1,6 +1,7 @@
 """The rehearsal's cost table: unit costs read from a run store, and a study costed with them."""
 import json
 
+import numpy as np
 import pytest
 
 from osrstudy.benchmarks import projection, rehearsal_cost
@@ -13,7 +14,7 @@ def test_unit_costs_divide_each_stage_by_its_work_and_the_projection_multiplies_
                                                                                            tiny_study):
     spec = tiny_spec({"jacobian_before": 30, "probe_samples": 40, "probe_jacobians": 12, "interpolation_pairs": 2},
                      {"iterations": 6})
-    execute(spec, tmp_path / "runs" / "r.zarr", threads=1, log=lambda _: None)
+    execute(spec, tmp_path / "runs" / "r.zarr", tmp_path / "ckpt", threads=1, log=lambda _: None)
     u = rehearsal_cost.unit_costs(tmp_path / "runs" / "r.zarr")
     samples, summary = open_run(tmp_path / "runs" / "r.zarr")
     seconds = json.loads(samples.attrs["stage_seconds"])
@@ -36,3 +37,17 @@ def test_unit_costs_divide_each_stage_by_its_work_and_the_projection_multiplies_
     assert rehearsal_cost.units_for(wider, [u])["train"] == u["train"]
     with pytest.raises(SystemExit, match="no rehearsal run of digits with lenet"):
         rehearsal_cost.units_for({**run, "train": {**run["train"], "backbone": "lenet"}}, [u])
+
+
+def test_a_run_resumed_from_its_last_checkpoint_times_no_training_and_borrows_it(tmp_path, tiny_spec, tiny_study):
+    """A re-evaluated run (training restored from its final checkpoint) has no training or probe
+    time of its own: those units come from another run of the same dataset and backbone."""
+    spec = tiny_spec({"jacobian_before": 30}, {"iterations": 6})
+    quiet = dict(threads=1, log=lambda _: None)
+    execute(spec, tmp_path / "first.zarr", tmp_path / "ckpt", **quiet)
+    execute(spec, tmp_path / "again.zarr", tmp_path / "ckpt", **quiet)  # resumed at its end: evaluation only
+    timed, resumed = (rehearsal_cost.unit_costs(tmp_path / f"{n}.zarr") for n in ("first", "again"))
+    assert np.isnan(resumed["train"]) and np.isnan(resumed["probe"]) and resumed["jacobians_after"] > 0
+    run = next(r for r in expand_study(tiny_study) if r["train"]["loss"] == "movr")
+    borrowed = rehearsal_cost.units_for(run, [resumed, timed])
+    assert borrowed["train"] == timed["train"] and borrowed["jacobians_after"] == resumed["jacobians_after"]

@@ -57,11 +57,13 @@ def unit_costs(store: Path) -> dict:
     samples, summary = open_run(store)
     spec, seconds = json.loads(samples.attrs["spec"]), json.loads(samples.attrs["stage_seconds"])
     seconds["train"] = seconds["train"] - seconds.get("probe", 0.0)  # train's stage holds the probes
+    if "probe" not in seconds:  # resumed from its last checkpoint: this run timed no training
+        seconds["train"] = seconds["probe"] = np.nan
     done = units_done(samples, summary, spec)
     size = sum(f.stat().st_size for f in store.rglob("*") if f.is_file())
     t = spec["train"]
     return {"run": store.name.removesuffix(".zarr"), "key": (t["dataset"], t["backbone"]), "d": t["embed_dim"],
-            **{part: seconds.get(part, 0.0) / done[part] if done[part] else 0.0 for part in PARTS},
+            **{part: seconds.get(part, 0.0) / done[part] if done[part] else np.nan for part in PARTS},
             "peak_gib": samples.attrs["peak_memory_bytes"] / 2**30, "store_mb": size / 1e6}
 
 
@@ -72,9 +74,13 @@ def units_for(run: dict, measured: list[dict]) -> dict:
     same = [u for u in measured if u["key"] == (t["dataset"], t["backbone"])]
     if not same:
         raise SystemExit(f"error: no rehearsal run of {t['dataset']} with {t['backbone']}: rerun the rehearsal")
-    u = min(same, key=lambda u: abs(u["d"] - t["embed_dim"]))
-    scale = t["embed_dim"] / u["d"]
-    return {**u, **{part: u[part] * scale for part in JACOBIAN_PARTS}}
+    by_distance = sorted(same, key=lambda u: abs(u["d"] - t["embed_dim"]))
+    u = dict(by_distance[0])
+    for part in PARTS:  # a part this run did not time (resumed) from the next one that did
+        timed = [v for v in by_distance if np.isfinite(v[part])] or [u]
+        scale = t["embed_dim"] / timed[0]["d"] if part in JACOBIAN_PARTS else 1.0
+        u[part] = timed[0][part] * scale
+    return u
 
 
 def project(runs: list[dict], measured: list[dict], sizes: dict) -> list[dict]:
