@@ -62,3 +62,17 @@ def test_the_checkpoint_cap_and_the_probe_jacobian_budget_shrink_the_probe():
 def test_a_per_kind_final_jacobian_budget_caps_only_the_kinds_it_names():
     w = projection.work(run(jacobian_after={"val": 50, "ood": 100}, jacobian_before=50, probe_samples=20), SIZES)
     assert w["jacobians"] == 50 + (50 + 300 + 100) + 3 * 20 + 16 * 21  # the test partition whole
+
+
+def test_budget_overrides_reach_evaluation_schedule_and_nested_settings_and_null_lifts_them():
+    budgeted = {**run(max_samples={"train": 100, "test": 60}, jacobian_before=10, probe_jacobians=5),
+                "schedule": {"checkpoint_every": 1, "max_checkpoints": 2}}
+    (lifted,) = projection.with_budgets([budgeted], list(projection.UNBUDGETED))
+    assert budgeted["evaluation"]["jacobian_before"] == 10  # the caller's run is left as it was
+    assert lifted["evaluation"]["max_samples"] == {"test": 60}
+    assert "jacobian_before" not in lifted["evaluation"] and "max_checkpoints" not in lifted["schedule"]
+    assert projection.work(lifted, SIZES)["jacobians"] > projection.work(budgeted, SIZES)["jacobians"]
+    (changed,) = projection.with_budgets([budgeted], ['jacobian_after={"test": 7}', "schedule.checkpoint_every=5"])
+    assert changed["evaluation"]["jacobian_after"] == {"test": 7} and changed["schedule"]["checkpoint_every"] == 5
+    with pytest.raises(SystemExit, match="not KEY=JSON"):
+        projection.with_budgets([budgeted], ["jacobian_before"])

@@ -47,6 +47,38 @@ PROBE_DEFAULT = 300
 STORE_FIXED_BYTES, STORE_SAMPLE_BYTES = 150_000, 60
 
 
+# Every budget of issue 16's item 4 lifted: exact Jacobians of every evaluated sample before and
+# after training, the probe at every checkpoint on all its samples, scorers fitted to the whole
+# training set (`--budget` items, for the cost "before").
+UNBUDGETED = ("jacobian_before=null", "jacobian_after=null", "probe_jacobians=null", "max_samples.train=null",
+              "schedule.max_checkpoints=null")
+
+
+def with_budgets(runs: list[dict], items: list[str]) -> list[dict]:
+    """The runs with `KEY=JSON` overrides: a key is a dotted path into the run's evaluation settings
+    (or into `schedule.` / `train.` where it starts so); null removes the setting."""
+    out = []
+    for run in runs:
+        run = json.loads(json.dumps(run))  # a deep copy: the caller's runs stay as they were
+        for item in items:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise SystemExit(f"error: budget {item!r} is not KEY=JSON (e.g. jacobian_before=500)")
+            path = key.split(".")
+            if path[0] not in ("schedule", "train"):
+                path = ["evaluation", *path]
+            *parents, leaf = path
+            node = run
+            for part in parents:
+                node = node.setdefault(part, {})
+            if (parsed := json.loads(value)) is None:
+                node.pop(leaf, None)
+            else:
+                node[leaf] = parsed
+        out.append(run)
+    return out
+
+
 def size_key(train: dict) -> str:
     return train["dataset"] if train["n_known"] is None else f"{train['dataset']}@{train['n_known']}"
 
@@ -140,6 +172,19 @@ def project(runs: list[dict], sizes: dict, train_speed: dict, jac_speed: dict) -
     return rows
 
 
+def add_budget_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--budget", nargs="*", default=[], metavar="KEY=JSON",
+                   help="evaluation budgets applied to every run, e.g. jacobian_before=500 "
+                        "'jacobian_after={\"test\": 2000}' jacobian_after=null schedule.max_checkpoints=null")
+    p.add_argument("--unbudgeted", action="store_true",
+                   help="lift every evaluation budget (exact Jacobians of every sample, every probe whole)")
+
+
+def budgeted_runs(a: argparse.Namespace) -> list[dict]:
+    """The study's runs with the command line's budgets applied."""
+    return with_budgets(expand_study(load_study(a.study)), [*(UNBUDGETED if a.unbudgeted else ()), *a.budget])
+
+
 def markdown(rows: list[dict], unit: str) -> str:
     lines = [f"| block | runs | training {unit}-h | evaluation {unit}-h | evaluation / training | run stores GB |",
              "|---|---|---|---|---|---|"]
@@ -155,14 +200,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=3, help="timed training steps per backbone and shape")
     p.add_argument("--jacobian-samples", type=int, default=4, help="samples per timed Jacobian chunk")
     p.add_argument("--measure-sizes", metavar="DATA_ROOT", help=f"measure split sizes there and write {SIZES}")
-    p.add_argument("--budget", nargs="*", default=[], metavar="KEY=N",
-                   help="evaluation budgets applied to every run, values in JSON, e.g. jacobian_before=500 "
-                        "'jacobian_after={\"test\": 2000}' jacobian_after=null")
+    add_budget_arguments(p)
     a = p.parse_args(argv)
-    runs = expand_study(load_study(a.study))
-    budgets = {key: json.loads(value) for key, value in (item.split("=", 1) for item in a.budget)}
-    for run in runs:
-        run["evaluation"] = {**run["evaluation"], **budgets}
+    runs = budgeted_runs(a)
     if a.measure_sizes:
         SIZES.write_text(json.dumps(measure_sizes(runs, a.measure_sizes), indent=1, sort_keys=True) + "\n")
     sizes = json.loads(SIZES.read_text())

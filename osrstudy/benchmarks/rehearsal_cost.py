@@ -12,6 +12,7 @@ Jacobian units scaled by d where the embedding dimensions differ) and their own 
 store's 100 samples cannot separate its fixed part from the per-sample one), per block.
 
     python -m osrstudy.benchmarks.rehearsal_cost results/rehearsal/runs --study config/study.yaml
+    python -m osrstudy.benchmarks.rehearsal_cost results/rehearsal/runs --unbudgeted   # without them
 """
 from __future__ import annotations
 
@@ -21,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from osrstudy.benchmarks.projection import SIZES, work
+from osrstudy.benchmarks.projection import SIZES, add_budget_arguments, budgeted_runs, work
 from osrstudy.features import INTERPOLATION_STEPS
 from osrstudy.store import open_run
-from osrstudy.study import expand_study, load_study
 
 # stage -> the key of projection.work() that counts its units in a full run
 PARTS = {"train": "images", "jacobians_before": "jacobians_before", "jacobians_after": "jacobians_after",
@@ -60,7 +60,7 @@ def unit_costs(store: Path) -> dict:
     if "probe" not in seconds:  # resumed from its last checkpoint: this run timed no training
         seconds["train"] = seconds["probe"] = np.nan
     done = units_done(samples, summary, spec)
-    size = sum(f.stat().st_size for f in store.rglob("*") if f.is_file())
+    size = tree_bytes(store)
     t = spec["train"]
     return {"run": store.name.removesuffix(".zarr"), "key": (t["dataset"], t["backbone"]), "d": t["embed_dim"],
             **{part: seconds.get(part, 0.0) / done[part] if done[part] else np.nan for part in PARTS},
@@ -125,19 +125,36 @@ def block_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def tree_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def study_store_line(runs_dir: Path, run_stores_gb: float) -> str:
+    """study.zarr holds each run group once and the summaries: projected from the run stores' sum
+    and the rehearsal's own ratio of study.zarr to its run stores, where its merge has run."""
+    merged = runs_dir.parent / "study.zarr"
+    if not merged.is_dir():
+        return f"study.zarr: about {run_stores_gb:.1f} GB (the run stores' sum; merge the rehearsal for its overhead)"
+    ratio = tree_bytes(merged) / tree_bytes(runs_dir)
+    return (f"study.zarr: about {run_stores_gb * ratio:.1f} GB projected (the run stores' {run_stores_gb:.1f} GB "
+            f"x {ratio:.2f}, the rehearsal's study.zarr over its run stores)")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m osrstudy.benchmarks.rehearsal_cost",
                                 description=__doc__.split("\n")[0])
     p.add_argument("runs", type=Path, help="the rehearsal's run stores (results/rehearsal/runs)")
     p.add_argument("--study", default="config/study.yaml", help="the study to project")
+    add_budget_arguments(p)
     a = p.parse_args(argv)
     stores = sorted(a.runs.glob("*.zarr"))
     if not stores:
         raise SystemExit(f"error: no run store under {a.runs}: run the rehearsal first")
     measured = [unit_costs(s) for s in stores]
     print(unit_table(measured), end="\n\n")
-    runs = expand_study(load_study(a.study))
-    print(block_table(project(runs, measured, json.loads(SIZES.read_text()))))
+    rows = project(budgeted_runs(a), measured, json.loads(SIZES.read_text()))
+    print(block_table(rows))
+    print(study_store_line(a.runs, rows[-1]["store_gb"]))
 
 
 if __name__ == "__main__":
