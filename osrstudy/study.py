@@ -204,7 +204,8 @@ class BlockPlan:
                 )
         eval_sets = check_eval_sets(block.get("eval_sets", []), block["datasets"], where)
         # eval_sets only where a block names some: specs of other runs stay as they were
-        block_evaluation = {**evaluation, **({"eval_sets": eval_sets} if eval_sets else {})}
+        block_evaluation = {**evaluation, **block_budgets(block, where),
+                            **({"eval_sets": eval_sets} if eval_sets else {})}
         schedule = ScheduleConfig(**{k: settings[k] for k in ScheduleConfig.keys()}).as_spec()
         return cls(where, block, settings, resolved_losses(block["losses"], where), block_evaluation, schedule,
                    block.get("exclude", []))
@@ -233,6 +234,19 @@ class BlockPlan:
                     )
                 cell = Cell(dataset, split, backbone, embed_dim, loss, options, seed)
                 yield RunTraining(cell, TrainingConfig(**training)).as_dict()
+
+
+STUDY_WIDE_EVALUATION = ("scorers", "metrics")  # the merged study compares every run by the same ones
+
+
+def block_budgets(block: dict, where: str) -> dict:
+    """A block's own evaluation settings (budgets), which replace the study's."""
+    own = block.get("evaluation", {})
+    for key in STUDY_WIDE_EVALUATION:
+        if key in own:
+            raise StudyConfigError(f"{where}.evaluation.{key}: {key} are study-wide, so that the merged study "
+                                   f"compares every run alike; set evaluation.{key} at the study's top level")
+    return own
 
 
 def resolved_losses(entries: list, where: str) -> list[tuple[str, dict]]:
@@ -281,6 +295,14 @@ def add_run(runs: dict, train: dict, block: str, schedule: dict, evaluation: dic
         runs[rid] = {"run_id": rid, "blocks": [block], "train": train, "schedule": schedule, "evaluation": evaluation}
         return
     run = runs[rid]
+    differing = [k for k in {*run["evaluation"], *evaluation} - {"eval_sets"}
+                 if run["evaluation"].get(k) != evaluation.get(k)]
+    if differing:
+        raise StudyConfigError(
+            f"blocks.{block}: its run {rid} is also in block {run['blocks'][0]!r}, which evaluates it with other "
+            f"{', '.join(sorted(differing))}; a run is evaluated once: give both blocks the same evaluation "
+            "settings (or set them in the study's evaluation)"
+        )
     run["blocks"].append(block)
     run["schedule"] = ScheduleConfig(**run["schedule"]).shared_with(ScheduleConfig(**schedule)).as_spec()
     ours, theirs = run["evaluation"].get("eval_sets", []), evaluation.get("eval_sets", [])

@@ -103,3 +103,48 @@ def test_simplex_below_its_dimension_is_refused_before_any_job():
     study["blocks"]["a"]["embed_dims"] = [4]  # digits: K = 6 known classes need d >= 5
     with pytest.raises(StudyConfigError, match="needs embedding dimension d >= 5; got d = 4"):
         expand_study(study)
+
+
+def test_a_block_sets_its_own_evaluation_budgets_over_the_studys_without_changing_run_ids():
+    study = copy.deepcopy(BASE)
+    study["evaluation"] = {"jacobian_before": 500, "jacobian_after": {"val": 500, "test": 1000}}
+    study["blocks"]["c"] = {"datasets": ["digits"], "splits": [2], "backbones": ["small_cnn"], "losses": ["sce"],
+                            "evaluation": {"jacobian_after": {"test": 300}, "probe_jacobians": 20}}
+    base_ids = {r["run_id"] for r in expand_study(copy.deepcopy(BASE))}
+    runs = {r["run_id"]: r for r in expand_study(study)}
+    (own,) = [r for r in runs.values() if r["blocks"] == ["c"]]
+    assert own["evaluation"]["jacobian_after"] == {"test": 300}  # replaced whole, not merged per kind
+    assert own["evaluation"]["probe_jacobians"] == 20 and own["evaluation"]["jacobian_before"] == 500
+    others = [r for r in runs.values() if r["blocks"] != ["c"]]
+    assert {r["run_id"] for r in others} == base_ids
+    assert all(r["evaluation"]["jacobian_after"] == {"val": 500, "test": 1000} for r in others)
+    plain = copy.deepcopy(study)
+    del plain["blocks"]["c"]["evaluation"]
+    assert own["run_id"] in {r["run_id"] for r in expand_study(plain)}  # budgets are not in the run id
+
+
+def test_a_run_shared_by_blocks_with_different_budgets_is_refused_naming_both():
+    study = copy.deepcopy(BASE)
+    study["blocks"]["b"]["evaluation"] = {"jacobian_before": 50}
+    with pytest.raises(StudyConfigError, match=r"blocks\.b: its run digits-s0-smallcnn-sce-\w+ is also in block "
+                                               r"'a', which evaluates it with other jacobian_before"):
+        expand_study(study)
+    study["blocks"]["a"]["evaluation"] = {"jacobian_before": 50}
+    assert all(r["evaluation"]["jacobian_before"] == 50 for r in expand_study(study))
+
+
+@pytest.mark.parametrize("key", ["scorers", "metrics"])
+def test_scorers_and_metrics_stay_study_wide(key):
+    study = copy.deepcopy(BASE)
+    study["blocks"]["a"]["evaluation"] = {key: ["auroc" if key == "metrics" else "msp"]}
+    with pytest.raises(StudyConfigError, match=rf"blocks\.a\.evaluation\.{key}: {key} are study-wide"):
+        expand_study(study)
+
+
+def test_a_typo_in_a_blocks_evaluation_is_caught_by_the_schema(tmp_path):
+    study = copy.deepcopy(BASE)
+    study["blocks"]["a"]["evaluation"] = {"jacobian_afer": 10}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(study))
+    with pytest.raises(StudyConfigError, match="jacobian_afer"):
+        load_study(path)
