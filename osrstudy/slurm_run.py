@@ -143,6 +143,12 @@ class TrackedRun:
         return Outcome(True)
 
     def ended_without_result(self, accounted: str | None) -> Outcome:
+        if accounted is not None and accounted not in ENDED:
+            # out of squeue, yet accounting lists it live: its record is behind (a job cancelled
+            # while pending keeps PENDING there for a while)
+            return Outcome(False, f"SLURM job {self.job_id} left the queue without a result while accounting "
+                                  f"still lists it {accounted} (cancelled before it started, or accounting is "
+                                  "behind); rerun to resume from its checkpoint", self.last_state)
         state = accounted or self.last_state
         if state is None:
             return Outcome(False, f"SLURM job {self.job_id} is gone (not in squeue, no result, no accounting "

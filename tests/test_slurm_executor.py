@@ -71,6 +71,9 @@ def test_a_listed_job_is_alive_and_an_unlisted_one_is_judged_after_its_grace(tmp
     assert not outcome.ok and "is gone (not in squeue, no result, no accounting record)" in outcome.why
     outcome = run.ended_without_result("NODE_FAIL")
     assert outcome.state == "NODE_FAIL" and "ended (NODE_FAIL) without a result" in outcome.why
+    outcome = run.ended_without_result("PENDING")  # cancelled while pending: accounting not yet told
+    assert not outcome.ok and "ended (" not in outcome.why
+    assert "left the queue without a result while accounting still lists it PENDING" in outcome.why
 
 
 def test_an_ended_state_is_judged_after_the_result_files_grace_not_at_once(tmp_path):
