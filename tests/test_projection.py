@@ -69,10 +69,12 @@ def test_budget_overrides_reach_evaluation_schedule_and_nested_settings_and_null
                 "schedule": {"checkpoint_every": 1, "max_checkpoints": 2}}
     (lifted,) = projection.with_budgets([budgeted], list(projection.UNBUDGETED))
     assert budgeted["evaluation"]["jacobian_before"] == 10  # the caller's run is left as it was
-    assert lifted["evaluation"]["max_samples"] == {"test": 60}
+    assert "max_samples" not in lifted["evaluation"] and budgeted["evaluation"]["max_samples"]["train"] == 100
     assert "jacobian_before" not in lifted["evaluation"] and "max_checkpoints" not in lifted["schedule"]
     assert projection.work(lifted, SIZES)["jacobians"] > projection.work(budgeted, SIZES)["jacobians"]
-    (changed,) = projection.with_budgets([budgeted], ['jacobian_after={"test": 7}', "schedule.checkpoint_every=5"])
+    (changed,) = projection.with_budgets([budgeted], ['jacobian_after={"test": 7}', "schedule.checkpoint_every=5",
+                                                      "max_samples.train=null"])
     assert changed["evaluation"]["jacobian_after"] == {"test": 7} and changed["schedule"]["checkpoint_every"] == 5
+    assert changed["evaluation"]["max_samples"] == {"test": 60}
     with pytest.raises(SystemExit, match="not KEY=JSON"):
         projection.with_budgets([budgeted], ["jacobian_before"])

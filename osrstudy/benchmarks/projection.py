@@ -47,10 +47,10 @@ PROBE_DEFAULT = 300
 STORE_FIXED_BYTES, STORE_SAMPLE_BYTES = 150_000, 60
 
 
-# Every budget of issue 16's item 4 lifted: exact Jacobians of every evaluated sample before and
-# after training, the probe at every checkpoint on all its samples, scorers fitted to the whole
-# training set (`--budget` items, for the cost "before").
-UNBUDGETED = ("jacobian_before=null", "jacobian_after=null", "probe_jacobians=null", "max_samples.train=null",
+# Every evaluation budget lifted (`--budget` items, for the cost "before"): every sample of every
+# partition evaluated, each with exact Jacobians before and after training, the probe at every
+# checkpoint on all its samples, scorers fitted to the whole training set.
+UNBUDGETED = ("jacobian_before=null", "jacobian_after=null", "probe_jacobians=null", "max_samples=null",
               "schedule.max_checkpoints=null")
 
 
