@@ -22,6 +22,7 @@ def test_unit_costs_divide_each_stage_by_its_work_and_the_projection_multiplies_
     assert u["jacobians_before"] == pytest.approx(seconds["jacobians_before"] / 30)
     assert u["probe"] == pytest.approx(seconds["probe"] / (summary.sizes["step"] * 12))
     assert u["train"] == pytest.approx((seconds["train"] - seconds["probe"]) / (6 * 32))  # batch 32, no S
+    assert u["iteration_s"] == pytest.approx((seconds["train"] - seconds["probe"]) / 6)
     assert u["interpolation"] == pytest.approx(seconds["interpolation"] / (2 * 21))
     assert all(u[p] > 0 for p in ("train", "jacobians_before", "jacobians_after", "probe", "features"))
 
@@ -32,6 +33,9 @@ def test_unit_costs_divide_each_stage_by_its_work_and_the_projection_multiplies_
     assert block["block"] == "t" and block["runs"] == total["runs"] == 1
     assert block["train"] == pytest.approx(u["train"] * w["images"] / 3600)
     assert block["jacobians_after"] == pytest.approx(u["jacobians_after"] * w["jacobians_after"] / 3600)
+    table = rehearsal_cost.block_table([block, total]).splitlines()
+    assert "| jacobians_after h |" in table[0] and table[2].startswith("| t | 1 |")
+    assert f"| {block['jacobians_after']:.1f} |" in table[2] and len(table[2].split("|")) == len(table[0].split("|"))
     wider = {**run, "train": {**run["train"], "embed_dim": 16}}  # Jacobian units scale with d
     assert rehearsal_cost.units_for(wider, [u])["probe"] == pytest.approx(2 * u["probe"])
     assert rehearsal_cost.units_for(wider, [u])["train"] == u["train"]

@@ -63,6 +63,7 @@ def unit_costs(store: Path) -> dict:
     size = tree_bytes(store)
     t = spec["train"]
     return {"run": store.name.removesuffix(".zarr"), "key": (t["dataset"], t["backbone"]), "d": t["embed_dim"],
+            "iteration_s": seconds["train"] / t["iterations"],
             **{part: seconds.get(part, 0.0) / done[part] if done[part] else np.nan for part in PARTS},
             "peak_gib": samples.attrs["peak_memory_bytes"] / 2**30, "store_mb": size / 1e6}
 
@@ -103,25 +104,25 @@ def project(runs: list[dict], measured: list[dict], sizes: dict) -> list[dict]:
 
 
 def unit_table(measured: list[dict]) -> str:
-    head = " | ".join(["run", "d", "train ms/image", *(f"{p} ms/unit" for p in EVALUATION_PARTS),
+    head = " | ".join(["run", "d", "train s/iteration", "train ms/image", *(f"{p} ms/unit" for p in EVALUATION_PARTS),
                        "peak GiB", "store MB"])
-    lines = [f"| {head} |", "|" + "---|" * (len(EVALUATION_PARTS) + 5)]
+    lines = [f"| {head} |", "|" + "---|" * (len(EVALUATION_PARTS) + 6)]
     for u in measured:
-        cells = [u["run"], str(u["d"]), *(f"{1000 * u[p]:.3g}" for p in PARTS),
+        cells = [u["run"], str(u["d"]), f"{u['iteration_s']:.3g}", *(f"{1000 * u[p]:.3g}" for p in PARTS),
                  f"{u['peak_gib']:.2f}", f"{u['store_mb']:.2f}"]
         lines.append(f"| {' | '.join(cells)} |")
     return "\n".join(lines)
 
 
 def block_table(rows: list[dict]) -> str:
-    lines = ["| block | runs | training h | evaluation h | evaluation / training | largest evaluation part "
-             "| peak GiB | run stores GB |", "|---|---|---|---|---|---|---|---|"]
+    head = " | ".join(["block", "runs", "training h", *(f"{p} h" for p in EVALUATION_PARTS), "evaluation h",
+                       "evaluation / training", "peak GiB", "run stores GB"])
+    lines = [f"| {head} |", "|" + "---|" * (len(EVALUATION_PARTS) + 7)]
     for r in rows:
         evaluation = sum(r[p] for p in EVALUATION_PARTS)
-        largest = max(EVALUATION_PARTS, key=lambda p: r[p])
-        lines.append(f"| {r['block']} | {r['runs']} | {r['train']:.1f} | {evaluation:.1f} | "
-                     f"{evaluation / r['train']:.2f} | {largest} ({r[largest]:.1f} h) | {r['peak_gib']:.1f} | "
-                     f"{r['store_gb']:.2f} |")
+        cells = [r["block"], str(r["runs"]), f"{r['train']:.1f}", *(f"{r[p]:.1f}" for p in EVALUATION_PARTS),
+                 f"{evaluation:.1f}", f"{evaluation / r['train']:.2f}", f"{r['peak_gib']:.1f}", f"{r['store_gb']:.2f}"]
+        lines.append(f"| {' | '.join(cells)} |")
     return "\n".join(lines)
 
 
