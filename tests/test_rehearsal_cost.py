@@ -64,3 +64,10 @@ def test_the_study_store_is_projected_with_the_rehearsals_own_overhead_once_it_i
     (tmp_path / "study.zarr" / "a").mkdir(parents=True)
     (tmp_path / "study.zarr" / "a" / "c").write_bytes(b"x" * 500)
     assert rehearsal_cost.study_store_line(tmp_path / "runs", 2.0).startswith("study.zarr: about 2.5 GB projected")
+
+
+def test_the_store_size_per_sample_is_fitted_over_runs_of_the_commonest_dimension():
+    runs = [{"d": 128, "evaluated": n, "store_mb": (40_000 + 600 * n) / 1e6} for n in (100, 300, 100)]
+    line = rehearsal_cost.store_size_line([*runs, {"d": 8, "evaluated": 100, "store_mb": 5.0}])
+    assert line.startswith("run-store size at d = 128: 600 bytes per evaluated sample + 40 kB")
+    assert "not separable" in rehearsal_cost.store_size_line(runs[:1])

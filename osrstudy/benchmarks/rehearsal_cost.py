@@ -65,7 +65,8 @@ def unit_costs(store: Path) -> dict:
     return {"run": store.name.removesuffix(".zarr"), "key": (t["dataset"], t["backbone"]), "d": t["embed_dim"],
             "iteration_s": seconds["train"] / t["iterations"],
             **{part: seconds.get(part, 0.0) / done[part] if done[part] else np.nan for part in PARTS},
-            "peak_gib": samples.attrs["peak_memory_bytes"] / 2**30, "store_mb": size / 1e6}
+            "peak_gib": samples.attrs["peak_memory_bytes"] / 2**30, "store_mb": size / 1e6,
+            "evaluated": samples.attrs["evaluated_samples"]}
 
 
 def units_for(run: dict, measured: list[dict]) -> dict:
@@ -126,6 +127,19 @@ def block_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def store_size_line(measured: list[dict]) -> str:
+    """A run store's bytes per evaluated sample and fixed part, fitted over the rehearsal's runs of
+    one embedding dimension (the size grows with d), where their sample counts differ."""
+    d = max({u["d"] for u in measured}, key=lambda dim: sum(u["d"] == dim for u in measured))
+    runs = [u for u in measured if u["d"] == d]
+    counts = np.array([u["evaluated"] for u in runs], dtype=float)
+    if len(set(counts)) < 2:
+        return f"run-store size per sample: not separable (every rehearsal run at d = {d} evaluated {counts[0]:.0f})"
+    per_sample, fixed = np.polyfit(counts, [1e6 * u["store_mb"] for u in runs], 1)
+    return (f"run-store size at d = {d}: {per_sample:.0f} bytes per evaluated sample + {fixed / 1e3:.0f} kB "
+            f"(least squares over {len(runs)} rehearsal runs of {counts.min():.0f}-{counts.max():.0f} samples)")
+
+
 def tree_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -153,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: no run store under {a.runs}: run the rehearsal first")
     measured = [unit_costs(s) for s in stores]
     print(unit_table(measured), end="\n\n")
+    print(store_size_line(measured), end="\n\n")
     rows = project(budgeted_runs(a), measured, json.loads(SIZES.read_text()))
     print(block_table(rows))
     print(study_store_line(a.runs, rows[-1]["store_gb"]))
