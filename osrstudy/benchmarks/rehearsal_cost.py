@@ -8,8 +8,8 @@ point, per sample through the features pass, and per evaluated sample for ODIN, 
 the metrics; besides, peak memory and the size of the run store. The full study's runs are then
 costed with the units of the rehearsal run of the same dataset and backbone (the
 Jacobian units scaled by d where the embedding dimensions differ) and their own work
-(`osrstudy.benchmarks.projection.work`, whose model of a store's size is used too: a rehearsal
-store's 100 samples cannot separate its fixed part from the per-sample one), per block.
+(`osrstudy.benchmarks.projection.work`, whose model of a store's size is used too; the size per
+sample fitted over the rehearsal's own stores is printed beside it), per block.
 
     python -m osrstudy.benchmarks.rehearsal_cost results/rehearsal/runs --study config/study.yaml
     python -m osrstudy.benchmarks.rehearsal_cost results/rehearsal/runs --unbudgeted   # without them

@@ -90,7 +90,7 @@ PAPER = Scale(
     scan_splits=[0, 1, 2, 3, 4],
     k_scan={"dataset": "cifar100", "n_known": [2, 5, 10, 20, 40, 80], "splits": [0, 1, 2, 3, 4]},
     # 30 epochs of LeNet on MNIST are cheap next to the study's evaluation budgets (evaluation was
-    # 0.4-0.9 of training with them): Fig. 14 draws 2000 test samples, coloured where they have
+    # 0.4-1.2 of training with them): Fig. 14 draws 2000 test samples, coloured where they have
     # a norm (docs/results.md, "Blocks with budgets of their own")
     tsne={"dataset": "mnist", "backbone": "lenet", "splits": [0],
           "training": {"epochs": 30, "batch_size": 128, "lr": 0.05},
