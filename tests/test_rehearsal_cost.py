@@ -60,10 +60,12 @@ def test_a_run_resumed_from_its_last_checkpoint_times_no_training_and_borrows_it
 def test_the_study_store_is_projected_with_the_rehearsals_own_overhead_once_it_is_merged(tmp_path):
     (tmp_path / "runs" / "a.zarr").mkdir(parents=True)
     (tmp_path / "runs" / "a.zarr" / "c").write_bytes(b"x" * 400)
-    assert "merge the rehearsal" in rehearsal_cost.study_store_line(tmp_path / "runs", 2.0)
+    measured = [{"store_mb": rehearsal_cost.tree_bytes(tmp_path / "runs" / "a.zarr") / 1e6}]
+    assert "merge the rehearsal" in rehearsal_cost.study_store_line(tmp_path / "runs", measured, 2.0)
     (tmp_path / "study.zarr" / "a").mkdir(parents=True)
     (tmp_path / "study.zarr" / "a" / "c").write_bytes(b"x" * 500)
-    assert rehearsal_cost.study_store_line(tmp_path / "runs", 2.0).startswith("study.zarr: about 2.5 GB projected")
+    line = rehearsal_cost.study_store_line(tmp_path / "runs", measured, 2.0)
+    assert line.startswith("study.zarr: about 2.5 GB projected")
 
 
 def test_the_store_size_per_sample_is_fitted_over_runs_of_the_commonest_dimension():

@@ -20,6 +20,7 @@ Split sizes come from osrstudy/benchmarks/study_sizes.json, measured on the real
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 from collections import defaultdict
@@ -59,7 +60,7 @@ def with_budgets(runs: list[dict], items: list[str]) -> list[dict]:
     (or into `schedule.` / `train.` where it starts so); null removes the setting."""
     out = []
     for run in runs:
-        run = json.loads(json.dumps(run))  # a deep copy: the caller's runs stay as they were
+        run = copy.deepcopy(run)  # the caller's runs stay as they were
         for item in items:
             key, sep, value = item.partition("=")
             if not sep:

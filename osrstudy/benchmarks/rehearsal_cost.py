@@ -144,13 +144,13 @@ def tree_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def study_store_line(runs_dir: Path, run_stores_gb: float) -> str:
+def study_store_line(runs_dir: Path, measured: list[dict], run_stores_gb: float) -> str:
     """study.zarr holds each run group once and the summaries: projected from the run stores' sum
     and the rehearsal's own ratio of study.zarr to its run stores, where its merge has run."""
     merged = runs_dir.parent / "study.zarr"
     if not merged.is_dir():
         return f"study.zarr: about {run_stores_gb:.1f} GB (the run stores' sum; merge the rehearsal for its overhead)"
-    ratio = tree_bytes(merged) / tree_bytes(runs_dir)
+    ratio = tree_bytes(merged) / (1e6 * sum(u["store_mb"] for u in measured))
     return (f"study.zarr: about {run_stores_gb * ratio:.1f} GB projected (the run stores' {run_stores_gb:.1f} GB "
             f"x {ratio:.2f}, the rehearsal's study.zarr over its run stores)")
 
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     print(store_size_line(measured), end="\n\n")
     rows = project(budgeted_runs(a), measured, json.loads(SIZES.read_text()))
     print(block_table(rows))
-    print(study_store_line(a.runs, rows[-1]["store_gb"]))
+    print(study_store_line(a.runs, measured, rows[-1]["store_gb"]))
 
 
 if __name__ == "__main__":
