@@ -1,7 +1,8 @@
 """`snakemake --profile` against a real single-node SLURM cluster with accounting, started by
 workflow/scripts/local-slurm.sh (installed on first use), and the faults a cluster brings:
 requeue mid-training, scancel, a killed snakemake that re-attaches. Skipped, with the reason,
-only where SLURM cannot be started (not root, or no package manager)."""
+only where SLURM cannot be installed (not root, or no package manager); a cluster that will not
+start fails them."""
 import json
 import os
 import shutil
@@ -30,8 +31,11 @@ def slurm_cluster(slurm_packages):
     state.chmod(0o755)
     started = subprocess.run([str(SCRIPT), "start", str(state)], capture_output=True, text=True, timeout=600)
     if started.returncode != 0:
-        subprocess.run([str(SCRIPT), "stop", str(state)], capture_output=True)
-        pytest.skip(f"could not start SLURM: {(started.stdout + started.stderr)[-1500:]}")
+        # the packages are there (slurm_packages), so a cluster that will not start is a failure,
+        # e.g. of local-slurm.sh, or another cluster left running, which the script names
+        if "already running" not in started.stderr:
+            subprocess.run([str(SCRIPT), "stop", str(state)], capture_output=True)
+        pytest.fail(f"could not start SLURM: {(started.stdout + started.stderr)[-1500:]}")
     yield {**os.environ, "SLURM_CONF": str(state / "slurm.conf")}
     subprocess.run([str(SCRIPT), "stop", str(state)], capture_output=True)
     shutil.rmtree(state, ignore_errors=True)
@@ -105,6 +109,20 @@ def launcher_processes(study: str) -> list[str]:
     """Launcher processes of this study (their command lines name its results folder)."""
     out = subprocess.run(["pgrep", "-af", "osrstudy.launch"], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if f"results/{study}/" in line and "pgrep" not in line]
+
+
+@pytest.mark.slurm
+def test_a_second_cluster_is_refused_naming_the_running_one(slurm, tmp_path):
+    """The daemons listen on fixed ports: a second start must say so at once, not time out."""
+    second = tmp_path / "second"
+    refused = subprocess.run([str(SCRIPT), "start", str(second)], capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0
+    assert "already running" in refused.stderr
+    assert slurm["SLURM_CONF"] in refused.stderr
+    assert f"stop {Path(slurm['SLURM_CONF']).parent}" in refused.stderr
+    assert not second.exists()  # refused before touching anything
+    still_up = subprocess.run(["sinfo", "-h", "-o", "%t"], env=slurm, capture_output=True, text=True)
+    assert still_up.returncode == 0 and still_up.stdout.split(), still_up.stderr
 
 
 @pytest.mark.slurm

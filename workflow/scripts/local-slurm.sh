@@ -32,8 +32,20 @@ wait_for() {  # wait_for SECONDS COMMAND...: retry until the command succeeds
     return 1
 }
 
+refuse_second_cluster() {  # one cluster per machine: the daemons and MariaDB listen on fixed ports
+    local daemons port=free conf
+    daemons=$(for name in slurmctld slurmd slurmdbd; do pgrep -x "$name"; done | tr '\n' ' ' || true)
+    (exec 3<>/dev/tcp/127.0.0.1/3307) 2>/dev/null && port="in use"
+    [ -z "$daemons" ] && [ "$port" = free ] && return 0
+    conf=$(readlink /etc/slurm/slurm.conf 2>/dev/null || echo unknown)
+    echo "error: a SLURM cluster is already running on this machine (SLURM daemon pids: ${daemons:-none};" \
+        "MariaDB's port 3307: $port; /etc/slurm/slurm.conf -> $conf). Stop it first: $0 stop ${conf%/slurm.conf}" >&2
+    return 1
+}
+
 start() {
     local dir=$1 host cpus mem
+    refuse_second_cluster
     mkdir -p "$dir"/{state,spool,log,mysql}
     dir=$(cd "$dir" && pwd)
     host=$(hostname -s)
