@@ -24,6 +24,7 @@ from osrstudy.readers import FIGURES, Selection, figure, produce  # noqa: E402
 from osrstudy.render_cli import render_main, save  # noqa: E402
 from osrstudy.study_frames import (  # noqa: E402
     NoRuns,
+    check_replicates,
     factor_frame,
     final,
     history_frame,
@@ -45,9 +46,10 @@ def titled(fig: plt.Figure, text: str) -> plt.Figure:
     return fig
 
 
-def jacobian_histograms(study: Selection, runs: np.ndarray, title: str) -> plt.Figure:
+def jacobian_histograms(study: Selection, runs: np.ndarray, title: str, what: str) -> plt.Figure:
     """Histograms of log10 ||df/dx||_F, known vs unknown test samples, before vs after training,
     one column per dataset and loss (splits pooled)."""
+    check_replicates(study.root, runs, ["dataset", "loss"], what)
     frame = per_sample_frame(study, runs, {"jacobian_norm_init": "before training", "jacobian_norm": "after training"})
     long = frame.melt(id_vars=["dataset", "loss", "unknown", "run"], value_vars=["before training", "after training"],
                       var_name="stage", value_name="jacobian norm")
@@ -89,7 +91,7 @@ def jacobian_norms(study: Selection) -> plt.Figure:
     known vs unknown test samples, before and after training (SCE and m-OvR, Protocol A)."""
     return jacobian_histograms(study, sce_and_ours(study),
                                "Jacobian norm ||df/dx||_F, known vs unknown test samples, splits pooled\n"
-                               "(regenerates Fig. 3 of the Jacobian-norm paper)")
+                               "(regenerates Fig. 3 of the Jacobian-norm paper)", "jn_fig03_jacobian_norms")
 
 
 @figure("prototype_jacobian_norms", reads=("geometry*",))
@@ -99,7 +101,7 @@ def prototype_jacobian_norms(study: Selection) -> plt.Figure:
     return jacobian_histograms(study, study.runs(),
                                "Jacobian norm of prototype representations, known vs unknown test samples\n"
                                "(Fig. 3 of the Jacobian-norm paper applied to the geometry paper's models; "
-                               "beyond both papers)")
+                               "beyond both papers)", "prototype_jacobian_norms")
 
 
 @figure("jn_fig04_interpolation", reads=("protocol_a*",))
@@ -108,6 +110,7 @@ def interpolation(study: Selection) -> plt.Figure:
     samples of two known classes (mean and interquartile band over pairs and splits)."""
     root = study.root
     runs = sce_and_ours(study)
+    check_replicates(root, runs, ["dataset", "loss"], "jn_fig04_interpolation")
     parts = []
     for _, run in factor_frame(root, runs).iterrows():
         norms = study.run(run.run)["interpolation_jacobian_norm"].values  # (pair, path_t)
@@ -127,9 +130,10 @@ def interpolation(study: Selection) -> plt.Figure:
                        "(regenerates Fig. 4 of the Jacobian-norm paper)")
 
 
-def dynamics(study: Selection, runs: np.ndarray, quantities: list[str], hue: str, title: str) -> plt.Figure:
+def dynamics(study: Selection, runs: np.ndarray, quantities: list[str], hue: str, title: str, what: str) -> plt.Figure:
     """History quantities against the training epoch, one line per `hue` value and dataset
     (mean and 95 % interval over splits)."""
+    check_replicates(study.root, runs, ["dataset", hue if hue in study.root.coords else "blocks"], what)
     frame = history_frame(study.root, runs)
     datasets = sorted(frame.dataset.unique())
     fig, axes = plt.subplots(len(datasets), len(quantities), figsize=(3.3 * len(quantities), 2.8 * len(datasets)),
@@ -150,7 +154,8 @@ def training_dynamics(study: Selection) -> plt.Figure:
     while m-OvR combined trains (validation probe at each checkpoint)."""
     runs = combined_movr(study)
     return dynamics(study, runs, ["dbi", "inter_class_distance", "jacobian_gap", "val_auroc"], "loss",
-                    "Metrics while m-OvR (combined) trains\n(regenerates Fig. 5 of the Jacobian-norm paper)")
+                    "Metrics while m-OvR (combined) trains\n(regenerates Fig. 5 of the Jacobian-norm paper)",
+                    "jn_fig05_training_dynamics")
 
 
 @figure("jn_fig06_dynamics_correlation", reads=("protocol_a*",))
@@ -159,6 +164,7 @@ def dynamics_correlation(study: Selection) -> plt.Figure:
     over the checkpoints of m-OvR combined, one column per dataset."""
     root = study.root
     runs = combined_movr(study)
+    check_replicates(root, runs, ["dataset"], "jn_fig06_dynamics_correlation")
     frame = history_frame(root, runs)
     datasets = sorted(frame.dataset.unique())
     fig, axes = plt.subplots(2, len(datasets), figsize=(3.3 * len(datasets), 5.6), squeeze=False)
@@ -178,6 +184,7 @@ def k_scan(study: Selection) -> plt.Figure:
     against the number K of known classes, the unknown classes fixed (dataset and K ours)."""
     root = study.root
     runs = study.runs()
+    check_replicates(root, runs, ["dataset", "n_known"], "jn_fig07_k_scan")
     frame = summary_frame(root, runs, scorer="loss")
     frame["Jacobian-norm gap"] = final(root, runs, "jacobian_gap")
     fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.2))
@@ -194,7 +201,8 @@ def sce_vs_movr(study: Selection) -> plt.Figure:
     inter-class distance, Jacobian-norm gap, AUROC."""
     return dynamics(study, study.runs(),
                     ["dbi", "inter_class_distance", "jacobian_gap", "val_auroc"], "loss",
-                    "SCE vs m-OvR during training\n(regenerates Fig. 8 of the Jacobian-norm paper)")
+                    "SCE vs m-OvR during training\n(regenerates Fig. 8 of the Jacobian-norm paper)",
+                    "jn_fig08_sce_vs_movr")
 
 
 @figure("jn_fig09_loss_vs_jacobian", reads=("protocol_a*",))
@@ -205,6 +213,7 @@ def loss_vs_jacobian(study: Selection) -> plt.Figure:
 
     root = study.root
     runs = combined_movr(study) & (root.split == root.split.min()).values
+    check_replicates(root, runs, ["dataset"], "jn_fig09_loss_vs_jacobian")
     frame = per_sample_frame(study, runs, {"score_loss": "sample-wise loss", "jacobian_norm": "Jacobian norm"})
     frame = frame.dropna(subset=["Jacobian norm"])  # evaluation.jacobian_after: norms of a subsample
     frame["samples"] = np.where(frame.unknown, "unknown", "known")
@@ -224,7 +233,7 @@ def loss_vs_jacobian(study: Selection) -> plt.Figure:
 def switch_effect(study, blocks: tuple[str, str], hue: str, quantities: list[str], what: str, number: int):
     return dynamics(study, study.runs(*blocks), quantities, hue,
                     f"The effect of {what} ({blocks[0]} vs {blocks[1]})\n"
-                    f"(regenerates Fig. {number} of the Jacobian-norm paper)")
+                    f"(regenerates Fig. {number} of the Jacobian-norm paper)", f"Fig. {number} ({what})")
 
 
 @figure("jn_fig10_augmentation", reads=("table3_g", "table3_j"))
@@ -257,6 +266,7 @@ def gap_vs_auroc(study: Selection) -> plt.Figure:
     (sample-wise loss score), one point per model of Table 3, one panel per dataset."""
     root = study.root
     runs = study.runs()
+    check_replicates(root, runs, ["dataset", "blocks"], "jn_fig13_gap_vs_auroc")
     frame = summary_frame(root, runs, scorer="loss")
     frame["Jacobian-norm gap"] = final(root, runs, "jacobian_gap")
     frame["model"] = [readable_factor(b, "table3_") for b in frame.blocks]
@@ -334,6 +344,7 @@ def hyperparameters(study: Selection) -> plt.Figure:
     fig, axes = plt.subplots(1, len(present), figsize=(3.3 * len(present), 3.2), squeeze=False)
     for ax, block in zip(axes[0], present):
         factor, label = SCANS[block]
+        check_replicates(root, study.runs(block), ["dataset", factor], f"jn_fig15_hyperparameters ({block})")
         frame = summary_frame(root, study.runs(block), scorer="loss")
         sns.lineplot(frame, x=factor, y="auroc", hue="dataset", marker="o", ax=ax, legend=ax is axes[0, 0])
         if factor in ("scale_T", "weight_decay"):
@@ -350,7 +361,7 @@ def sce_dynamics(study: Selection) -> plt.Figure:
     return dynamics(study, study.runs(),
                     ["dbi", "inter_class_distance", "jacobian_gap", "val_auroc"], "model",
                     "Training dynamics of SCE models: rows e (W), h (W A), f (N W), i (N W A)\n"
-                    "(regenerates Fig. D.16 of the Jacobian-norm paper)")
+                    "(regenerates Fig. D.16 of the Jacobian-norm paper)", "jn_figD16_sce_dynamics")
 
 
 def render(name: str, store: str | Path | None, outputs: list[str]) -> None:

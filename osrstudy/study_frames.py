@@ -79,6 +79,35 @@ class NoRuns(LookupError):
     """A figure or table found no run of what it shows (its blocks exist, its models do not)."""
 
 
+class MixedSettings(ValueError):
+    """A table would average runs that are not replicates of one setting."""
+
+
+REPLICATE_FACTORS = ("run", "split", "seed", "blocks")  # what may differ among the runs one number averages
+
+
+def check_replicates(root: xr.Dataset, runs: np.ndarray, by: list[str], what: str) -> None:
+    """Refuse to average runs that differ in more than split and seed within a group of the
+    factors `by`. A table reads blocks by pattern, so a block added to a study (a scan of a loss
+    option, a second backbone) could otherwise slip into another row's mean unnoticed."""
+    frame = factor_frame(root, runs)
+    settings = [c for c in frame.columns if c not in (*REPLICATE_FACTORS, *by)]
+    for key, group in (frame.groupby(by, sort=True) if by else [((), frame)]):
+        differing = {f: sorted(set(group[f].astype(str))) for f in settings if group[f].astype(str).nunique() > 1}
+        if differing:
+            raise MixedSettings(mixed_settings_message(group, differing, dict(zip(by, np.atleast_1d(key))), what))
+
+
+def mixed_settings_message(group: pd.DataFrame, differing: dict[str, list], where: dict, what: str) -> str:
+    blocks = sorted({b for names in group.get("blocks", pd.Series(dtype=str)).astype(str) for b in names.split(",")})
+    place = "".join(f" {k} {v}," for k, v in where.items())
+    settings = "; ".join(f"{factor}: {', '.join(values)}" for factor, values in differing.items())
+    return (f"{what} would average, for{place or ' all its runs,'} runs of different settings ({settings}) "
+            f"from blocks {', '.join(blocks)} (e.g. runs {', '.join(group.run.head(3))}). Its numbers must come "
+            f"from replicates (splits, seeds) of one setting: give the other setting a block name this table "
+            f"does not read, or take it out of the study")
+
+
 def factor_frame(root: xr.Dataset, runs: np.ndarray) -> pd.DataFrame:
     """One row per selected run, its factors as columns (and `run`)."""
     frame = pd.DataFrame({name: plain(root[name].values[runs]) for name in factors(root)})

@@ -21,7 +21,7 @@ import yaml
 from osrstudy import synthetic  # noqa: F401  (registers the synthetic tables)
 from osrstudy.readers import TABLES, Selection, produce, table
 from osrstudy.render_cli import render_main, write_table
-from osrstudy.study_frames import NoRuns, factor_frame, final, main_backbone, own_score, summary_frame
+from osrstudy.study_frames import NoRuns, check_replicates, factor_frame, final, main_backbone, own_score, summary_frame
 
 LOST = "lost"  # how the paper files mark a number the text extraction lost
 GEOMETRY = ["sce", "simplex", "harmonic", "learned"]
@@ -74,6 +74,7 @@ def protocol_a(study: Selection) -> pd.DataFrame:
         runs = study.runs(*ours["blocks"]) & (root.loss == ours["loss"]).values
         backbones = {ours["backbone"], "resnet18_64" if ours["backbone"] == "resnet18" else ours["backbone"]}
         runs &= np.isin(root.backbone.values, list(backbones))
+        check_replicates(root, runs, ["dataset"], f"jn_table1_protocol_a's row {row['method']} ({row['arch']})")
         frame = summary_frame(root, runs, scorer=own_score(root)) if runs.any() else pd.DataFrame(columns=["dataset"])
         for dataset, values in zip(spec["datasets"], row["paper"]):
             if dataset not in in_study:
@@ -83,6 +84,8 @@ def protocol_a(study: Selection) -> pd.DataFrame:
                 rows.append(beside(mine, value, method=row["method"], arch=row["arch"], dataset=dataset, metric=metric))
     # datasets of this study the paper does not have (digits, Fashion-MNIST): ours alone
     known = set(spec["datasets"])
+    others = study.runs() & ~np.isin(root.dataset.values, list(known))
+    check_replicates(root, others, ["dataset", "loss", "backbone"], "jn_table1_protocol_a")
     frame = summary_frame(root, study.runs(), scorer=own_score(root))
     for (dataset, loss, backbone), group in frame[~frame.dataset.isin(known)].groupby(["dataset", "loss", "backbone"]):
         for metric in spec["metrics"]:
@@ -111,6 +114,7 @@ def protocol_b(study: Selection) -> pd.DataFrame:
         shown.add((ours["block"], ours["loss"], backbone))
         mine = study.runs(ours["block"]) & (root.loss == ours["loss"]).values
         mine &= (root.backbone == backbone).values
+        check_replicates(root, mine, ["dataset"], f"jn_table2_protocol_b's row {row['method']} ({row['arch']})")
         sets = {name: value for name, value in zip(spec["eval_sets"], row["paper"])}
         per_set = {e: summary_frame(root, mine, scorer=own_score(root), eval_set=e)["macro_f1"] for e in eval_sets}
         for e in eval_sets:
@@ -135,6 +139,7 @@ def ablation(study: Selection) -> pd.DataFrame:
     rows = []
     for name, row in spec["rows"].items():
         runs = study.runs(f"table3_{name}")
+        check_replicates(root, runs, ["dataset"], f"jn_table3_ablation's row {name}")
         frame = summary_frame(root, runs, scorer="loss")
         datasets = sorted(set(frame.dataset))
         paper_values = dict(zip(spec["datasets"], row["paper"]))
@@ -193,6 +198,7 @@ def readings(study: Selection) -> pd.DataFrame:
         runs = study.runs(f"table3_{name}")
         if not runs.any():
             continue
+        check_replicates(study.root, runs, ["dataset"], f"jn_table3_readings' row {name}")
         for dataset, group in reading_values(study, runs).groupby("dataset"):
             cells = {"row": name, "status": row["status"], "dataset": dataset, "n": len(group)}
             for column in [*READINGS, "jacobian_gap"]:
@@ -218,6 +224,7 @@ def geometry(study: Selection) -> pd.DataFrame:
     spec = paper("geometry_tables")["table3"]
     expected = {(r["dataset"], r["loss"]): r["paper"] for r in spec["rows"]}
     runs = geometry_runs(study)
+    check_replicates(root, runs, ["dataset", "loss"], "geo_table3_geometry")
     frame = factor_frame(root, runs)[["dataset", "loss"]]
     for diagnostic in spec["diagnostics"]:
         frame[diagnostic] = root.geometry.sel(diagnostic=diagnostic).values[runs]
@@ -229,8 +236,9 @@ def geometry(study: Selection) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def scorer_means(root: xr.Dataset, runs: np.ndarray, metric: str = "auroc") -> pd.DataFrame:
-    """Mean and std over splits of one metric (%), per dataset, loss and scorer."""
+def scorer_means(root: xr.Dataset, runs: np.ndarray, what: str, metric: str = "auroc") -> pd.DataFrame:
+    """Mean and std over splits of one metric (%), per dataset, loss and scorer (for the table `what`)."""
+    check_replicates(root, runs, ["dataset", "loss"], what)
     results = root.results.sel(eval_set="held_out", metric=metric).isel(run=np.flatnonzero(runs)) * 100
     frame = results.to_dataframe(name="value").reset_index()[["run", "scorer", "value"]]
     frame[["run", "scorer"]] = frame[["run", "scorer"]].astype(str)
@@ -253,7 +261,7 @@ def best_scorer(study: Selection) -> pd.DataFrame:
     root = study.root
     spec = {(r["dataset"], r["loss"]): r for r in paper("geometry_tables")["table4"]["rows"]}
     runs = geometry_runs(study)
-    means, accuracy = scorer_means(root, runs), accuracy_means(root, runs)
+    means, accuracy = scorer_means(root, runs, "geo_table4_best_scorer"), accuracy_means(root, runs)
     rows = []
     for (dataset, loss), group in means.groupby(["dataset", "loss"]):
         best = group.loc[group["mean"].idxmax()]
@@ -275,7 +283,7 @@ def ce_vs_prototypes(study: Selection) -> pd.DataFrame:
     were lost in extraction)."""
     root = study.root
     spec = {r["dataset"]: r for r in paper("geometry_tables")["table5"]["rows"]}
-    means = scorer_means(root, geometry_runs(study))
+    means = scorer_means(root, geometry_runs(study), "geo_table5_ce_vs_prototypes")
     rows = []
     for dataset, group in means.groupby("dataset"):
         ce, protos = group[group.loss == "sce"], group[group.loss != "sce"]
@@ -304,7 +312,7 @@ def ratio_gap(study: Selection) -> pd.DataFrame:
     against the ratio scores R and R2 (AUROC %) and the gap, ours beside the paper's."""
     root = study.root
     spec = {r["dataset"]: r for r in paper("geometry_tables")["table6"]["rows"]}
-    means = scorer_means(root, geometry_runs(study) & (root.loss == "learned").values)
+    means = scorer_means(root, geometry_runs(study) & (root.loss == "learned").values, "geo_table6_ratio_gap")
     rows = []
     for dataset, group in means.groupby("dataset"):
         by = group.set_index("scorer")["mean"]
@@ -335,7 +343,7 @@ def scorer_grid(study: Selection) -> pd.DataFrame:
             continue
         if pattern == "protocol_a*":
             runs &= (root.backbone == main_backbone(root, runs)).values
-        frames.append(scorer_means(root, runs).assign(study_part=pattern.rstrip("*")))
+        frames.append(scorer_means(root, runs, f"scorer_grid ({pattern})").assign(study_part=pattern.rstrip("*")))
     return pd.concat(frames, ignore_index=True)[["study_part", "dataset", "loss", "scorer", "mean", "std", "n"]]
 
 

@@ -1,0 +1,97 @@
+"""A table's mean is over replicates (splits, seeds) of one setting. Blocks are read by pattern
+('geometry*'), so a block a user adds (here a compactness scan named geometry_compactness) falls
+into another row's mean unless the table refuses; the refusal names the setting and the blocks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from osrstudy.readers import Selection
+from osrstudy.study_frames import MixedSettings, StudyView
+from osrstudy.tables import TABLES, paper
+
+SCORERS, METRICS = ["loss", "knn", "ratio", "ratio_sq"], ["auroc", "accuracy", "detacc"]
+DIAGNOSTICS = paper("geometry_tables")["table3"]["diagnostics"]
+
+
+def study_root(runs: list[dict], blocks: list[str]) -> xr.Dataset:
+    """A merged study's root as the tables read it: `runs` are dicts of factors plus `blocks`."""
+    rng = np.random.default_rng(0)
+    n = len(runs)
+    membership = np.array([[b in r["blocks"] for b in blocks] for r in runs], dtype=bool)
+    factors = {name: ("run", [r[name] for r in runs]) for name in runs[0] if name != "blocks"}
+    return xr.Dataset(
+        {"results": (("run", "eval_set", "scorer", "metric"), rng.uniform(0.5, 1, (n, 1, len(SCORERS), len(METRICS)))),
+         "geometry": (("run", "diagnostic"), rng.uniform(0, 1, (n, len(DIAGNOSTICS)))),
+         "history": (("run", "step", "quantity"), rng.uniform(0, 1, (n, 1, 1))),
+         "membership": (("run", "block"), membership)},
+        coords={"run": [f"r{i}" for i in range(n)], "eval_set": ["held_out"], "scorer": SCORERS, "metric": METRICS,
+                "diagnostic": DIAGNOSTICS, "step": [5], "quantity": ["jacobian_gap"], "block": blocks,
+                "blocks": ("run", [",".join(r["blocks"]) for r in runs]), **factors},
+    )
+
+
+def tabulate(name: str, root: xr.Dataset):
+    fn = TABLES[name]
+    return fn(Selection(StudyView(root, Path("unused"), {}), fn.reads))
+
+
+def geometry_runs(with_scan: bool) -> list[dict]:
+    runs = [{"dataset": "fashion_mnist", "loss": loss, "split": split, "compactness": 0.01, "blocks": ["geometry"]}
+            for loss in ("sce", "simplex", "learned") for split in (0, 1)]
+    if with_scan:
+        runs.append({"dataset": "fashion_mnist", "loss": "simplex", "split": 0, "compactness": 0.1,
+                     "blocks": ["geometry_compactness"]})
+    return runs
+
+
+GEOMETRY_TABLES = ["geo_table3_geometry", "geo_table4_best_scorer", "geo_table5_ce_vs_prototypes", "scorer_grid"]
+
+
+@pytest.mark.parametrize("name", GEOMETRY_TABLES)
+def test_a_geometry_table_refuses_to_average_two_compactness_settings(name):
+    root = study_root(geometry_runs(with_scan=True), ["geometry", "geometry_compactness"])
+    with pytest.raises(MixedSettings) as refused:
+        tabulate(name, root)
+    message = str(refused.value)
+    assert "compactness: 0.01, 0.1" in message
+    assert "loss simplex" in message and "dataset fashion_mnist" in message
+    assert "blocks geometry, geometry_compactness" in message
+    assert "block name this table does not read" in message
+
+
+@pytest.mark.parametrize("name", GEOMETRY_TABLES)
+def test_replicates_of_one_setting_tabulate(name):
+    frame = tabulate(name, study_root(geometry_runs(with_scan=False), ["geometry"]))
+    assert len(frame)
+
+
+def test_table3_row_refuses_runs_of_two_margins_and_names_the_row():
+    runs = [{"dataset": "digits", "loss": "movr", "split": s, "margin": 0.5, "blocks": ["table3_movr"]} for s in (0, 1)]
+    runs.append({"dataset": "digits", "loss": "movr", "split": 2, "margin": 0.25, "blocks": ["table3_movr"]})
+    for name in ("jn_table3_ablation", "jn_table3_readings"):
+        with pytest.raises(MixedSettings, match=r"row movr would average, for dataset digits, runs of different "
+                                                r"settings \(margin: 0\.25, 0\.5\)"):
+            tabulate(name, study_root(runs, ["table3_movr"]))
+
+
+def test_figures_refuse_too_naming_the_figure():
+    from osrstudy.figures import FIGURES
+
+    fn = FIGURES["prototype_jacobian_norms"]  # histograms per dataset and loss, splits pooled
+    root = study_root(geometry_runs(with_scan=True), ["geometry", "geometry_compactness"])
+    with pytest.raises(MixedSettings, match=r"^prototype_jacobian_norms would average, for dataset fashion_mnist, "
+                                            r"loss simplex, runs of different settings \(compactness: 0\.01, 0\.1\)"):
+        fn(Selection(StudyView(root, Path("unused"), {}), fn.reads))
+
+    fn = FIGURES["jn_fig15_hyperparameters"]  # a point per T: the scan's other settings must not vary
+    runs = [{"dataset": "digits", "loss": "movr", "split": s, "scale_T": t, "weight_decay": wd,
+             "blocks": ["scan_scale_T"]} for s in (0, 1) for t, wd in ((8.0, 1e-3), (32.0, 1e-3))]
+    runs.append({"dataset": "digits", "loss": "movr", "split": 2, "scale_T": 8.0, "weight_decay": 5e-4,
+                 "blocks": ["scan_scale_T"]})
+    with pytest.raises(MixedSettings, match=r"jn_fig15_hyperparameters \(scan_scale_T\) would average, for dataset "
+                                            r"digits, scale_T 8\.0, runs of different settings \(weight_decay"):
+        fn(Selection(StudyView(study_root(runs, ["scan_scale_T"]), Path("unused"), {}), fn.reads))
