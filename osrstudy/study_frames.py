@@ -90,16 +90,16 @@ def check_replicates(root: xr.Dataset, runs: np.ndarray, by: list[str], what: st
     """Refuse to average runs that differ in more than split and seed within a group of the
     factors `by`. A table reads blocks by pattern, so a block added to a study (a scan of a loss
     option, a second backbone) could otherwise slip into another row's mean unnoticed."""
-    frame = factor_frame(root, runs)
+    frame = factor_frame(root, runs).map(str)  # NaN as "nan": a factor set for one run and not another differs
     settings = [c for c in frame.columns if c not in (*REPLICATE_FACTORS, *by)]
     for key, group in (frame.groupby(by, sort=True) if by else [((), frame)]):
-        differing = {f: sorted(set(group[f].astype(str))) for f in settings if group[f].astype(str).nunique() > 1}
+        differing = {f: sorted(set(group[f])) for f in settings if group[f].nunique() > 1}
         if differing:
             raise MixedSettings(mixed_settings_message(group, differing, dict(zip(by, np.atleast_1d(key))), what))
 
 
 def mixed_settings_message(group: pd.DataFrame, differing: dict[str, list], where: dict, what: str) -> str:
-    blocks = sorted({b for names in group.get("blocks", pd.Series(dtype=str)).astype(str) for b in names.split(",")})
+    blocks = sorted({b for names in group.get("blocks", pd.Series(dtype=str)) for b in names.split(",")})
     place = "".join(f" {k} {v}," for k, v in where.items())
     settings = "; ".join(f"{factor}: {', '.join(values)}" for factor, values in differing.items())
     return (f"{what} would average, for{place or ' all its runs,'} runs of different settings ({settings}) "

@@ -21,7 +21,17 @@ import yaml
 from osrstudy import synthetic  # noqa: F401  (registers the synthetic tables)
 from osrstudy.readers import TABLES, Selection, produce, table
 from osrstudy.render_cli import render_main, write_table
-from osrstudy.study_frames import NoRuns, check_replicates, factor_frame, final, main_backbone, own_score, summary_frame
+from osrstudy.study_frames import (
+    REPLICATE_FACTORS,
+    NoRuns,
+    check_replicates,
+    factor_frame,
+    final,
+    main_backbone,
+    own_score,
+    plain,
+    summary_frame,
+)
 
 LOST = "lost"  # how the paper files mark a number the text extraction lost
 GEOMETRY = ["sce", "simplex", "harmonic", "learned"]
@@ -200,14 +210,44 @@ def readings(study: Selection) -> pd.DataFrame:
             continue
         check_replicates(study.root, runs, ["dataset"], f"jn_table3_readings' row {name}")
         for dataset, group in reading_values(study, runs).groupby("dataset"):
-            cells = {"row": name, "status": row["status"], "dataset": dataset, "n": len(group)}
-            for column in [*READINGS, "jacobian_gap"]:
-                values = group[column].dropna()
-                cells[f"{column}_mean"] = values.mean() if len(values) else np.nan
-                cells[f"{column}_std"] = values.std(ddof=1) if len(values) > 1 else 0.0
-            rows.append(cells)
+            rows.append({"row": name, "status": row["status"], "dataset": dataset, "n": len(group),
+                         **reading_cells(group)})
     if not rows:
         raise NoRuns("no run of a Table 3 row")
+    return pd.DataFrame(rows)
+
+
+def reading_cells(group: pd.DataFrame) -> dict:
+    """Each reading's mean and sample std over a group of replicate runs (NaNs left out)."""
+    cells = {}
+    for column in [*READINGS, "jacobian_gap"]:
+        values = group[column].dropna()
+        cells[f"{column}_mean"] = values.mean() if len(values) else np.nan
+        cells[f"{column}_std"] = values.std(ddof=1) if len(values) > 1 else 0.0
+    return cells
+
+
+@table("block_summary", reads=("*",), display=mean_std_cells)
+def block_summary(study: Selection) -> pd.DataFrame:
+    """Beyond both papers: every block of the study at a glance, one row per dataset and setting
+    the block varies (its losses, a scanned option, its backbones): AUROC (%) of the sample-wise
+    loss without and with the margin, of MaxLogit and of the Jacobian norm, accuracy, DetACC of
+    the loss score and the final validation Jacobian-norm gap (unknown - known), as in
+    jn_table3_readings; mean ± sample std over splits and seeds (n runs)."""
+    root = study.root
+    rows = []
+    for block in plain(root.block.values):
+        runs = study.runs(block)
+        if not runs.any():
+            continue
+        settings = factor_frame(root, runs).drop(columns=[*REPLICATE_FACTORS, "dataset"], errors="ignore").map(str)
+        varying = [c for c in settings.columns if settings[c].nunique() > 1]
+        frame = reading_values(study, runs).join(settings[varying])
+        for key, group in frame.groupby(["dataset", *varying], sort=False):
+            setting = ", ".join(f"{factor} {value}" for factor, value in zip(varying, key[1:])
+                                if value not in ("", "nan"))  # a factor this loss does not have
+            rows.append({"block": block, "dataset": key[0], "setting": setting or "-", "n": len(group),
+                         **reading_cells(group)})
     return pd.DataFrame(rows)
 
 

@@ -95,3 +95,27 @@ def test_figures_refuse_too_naming_the_figure():
     with pytest.raises(MixedSettings, match=r"jn_fig15_hyperparameters \(scan_scale_T\) would average, for dataset "
                                             r"digits, scale_T 8\.0, runs of different settings \(weight_decay"):
         fn(Selection(StudyView(study_root(runs, ["scan_scale_T"]), Path("unused"), {}), fn.reads))
+
+
+def test_block_summary_gives_each_setting_a_block_varies_its_own_row():
+    runs = [{"dataset": "digits", "loss": "movr", "split": s, "scale_T": t, "compactness": np.nan,
+             "blocks": ["scan_scale_T"]} for t in (8.0, 32.0) for s in (0, 1)]
+    runs += [{"dataset": "digits", "loss": loss, "split": s, "scale_T": np.nan, "compactness": c,
+              "blocks": ["geometry"]} for loss, c in (("sce", np.nan), ("simplex", 0.01)) for s in (0, 1, 2)]
+    root = study_root(runs, ["scan_scale_T", "geometry"])
+    frame = tabulate("block_summary", root)
+    assert list(zip(frame.block, frame.setting, frame.n)) == [
+        ("scan_scale_T", "scale_T 8.0", 2), ("scan_scale_T", "scale_T 32.0", 2),
+        ("geometry", "loss sce", 3), ("geometry", "loss simplex, compactness 0.01", 3)]
+    auroc = root.results.sel(eval_set="held_out", scorer="loss", metric="auroc").values * 100
+    assert frame.auroc_loss_mean.tolist() == pytest.approx([auroc[0:2].mean(), auroc[2:4].mean(),
+                                                            auroc[4:7].mean(), auroc[7:10].mean()])
+    assert frame.auroc_loss_std[0] == pytest.approx(auroc[0:2].std(ddof=1))
+    assert np.isnan(frame.auroc_loss_margin_mean).all()  # the study has no loss_margin scorer: not made up
+
+
+def test_a_factor_set_for_one_run_and_missing_for_another_is_a_difference():
+    runs = [{"dataset": "digits", "loss": "simplex", "split": s, "compactness": c, "blocks": ["geometry"]}
+            for s, c in ((0, 0.01), (1, np.nan))]
+    with pytest.raises(MixedSettings, match=r"compactness: 0\.01, nan"):
+        tabulate("geo_table3_geometry", study_root(runs, ["geometry"]))
