@@ -227,6 +227,9 @@ def reading_cells(group: pd.DataFrame) -> dict:
     return cells
 
 
+UNSET = ("", "nan")  # a factor a run's loss does not have, as text
+
+
 @table("block_summary", reads=("*",), display=mean_std_cells)
 def block_summary(study: Selection) -> pd.DataFrame:
     """Beyond both papers: every block of the study at a glance, one row per dataset and setting
@@ -242,10 +245,12 @@ def block_summary(study: Selection) -> pd.DataFrame:
             continue
         settings = factor_frame(root, runs).drop(columns=[*REPLICATE_FACTORS, "dataset"], errors="ignore").map(str)
         varying = [c for c in settings.columns if settings[c].nunique() > 1]
+        # named: factors with two values that are set (compactness 0.01 beside CE's unset one is the loss's own)
+        named = [c for c in varying if settings[c][~settings[c].isin(UNSET)].nunique() > 1]
         frame = reading_values(study, runs).join(settings[varying])
         for key, group in frame.groupby(["dataset", *varying], sort=False):
             setting = ", ".join(f"{factor} {value}" for factor, value in zip(varying, key[1:])
-                                if value not in ("", "nan"))  # a factor this loss does not have
+                                if factor in named and value not in UNSET)
             rows.append({"block": block, "dataset": key[0], "setting": setting or "-", "n": len(group),
                          **reading_cells(group)})
     return pd.DataFrame(rows)

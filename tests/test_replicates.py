@@ -102,14 +102,18 @@ def test_block_summary_gives_each_setting_a_block_varies_its_own_row():
              "blocks": ["scan_scale_T"]} for t in (8.0, 32.0) for s in (0, 1)]
     runs += [{"dataset": "digits", "loss": loss, "split": s, "scale_T": np.nan, "compactness": c,
               "blocks": ["geometry"]} for loss, c in (("sce", np.nan), ("simplex", 0.01)) for s in (0, 1, 2)]
-    root = study_root(runs, ["scan_scale_T", "geometry"])
+    runs += [{"dataset": "digits", "loss": "simplex", "split": s, "scale_T": np.nan, "compactness": 0.1,
+              "blocks": ["compactness_scan"]} for s in (0, 1)]
+    root = study_root(runs, ["scan_scale_T", "geometry", "compactness_scan"])
     frame = tabulate("block_summary", root)
+    # a factor is named where it takes two set values in the block; CE's unset compactness is not one
     assert list(zip(frame.block, frame.setting, frame.n)) == [
         ("scan_scale_T", "scale_T 8.0", 2), ("scan_scale_T", "scale_T 32.0", 2),
-        ("geometry", "loss sce", 3), ("geometry", "loss simplex, compactness 0.01", 3)]
+        ("geometry", "loss sce", 3), ("geometry", "loss simplex", 3), ("compactness_scan", "-", 2)]
     auroc = root.results.sel(eval_set="held_out", scorer="loss", metric="auroc").values * 100
     assert frame.auroc_loss_mean.tolist() == pytest.approx([auroc[0:2].mean(), auroc[2:4].mean(),
-                                                            auroc[4:7].mean(), auroc[7:10].mean()])
+                                                            auroc[4:7].mean(), auroc[7:10].mean(),
+                                                            auroc[10:12].mean()])
     assert frame.auroc_loss_std[0] == pytest.approx(auroc[0:2].std(ddof=1))
     assert np.isnan(frame.auroc_loss_margin_mean).all()  # the study has no loss_margin scorer: not made up
 
@@ -119,3 +123,13 @@ def test_a_factor_set_for_one_run_and_missing_for_another_is_a_difference():
             for s, c in ((0, 0.01), (1, np.nan))]
     with pytest.raises(MixedSettings, match=r"compactness: 0\.01, nan"):
         tabulate("geo_table3_geometry", study_root(runs, ["geometry"]))
+
+
+def test_block_summary_names_an_option_a_block_scans_and_keeps_its_runs_apart():
+    runs = [{"dataset": "digits", "loss": "simplex", "split": s, "compactness": c, "blocks": ["compactness_scan"]}
+            for c in (0.1, 0.3) for s in (0, 1)]
+    runs += [{"dataset": "digits", "loss": "sce", "split": s, "compactness": np.nan, "blocks": ["compactness_scan"]}
+             for s in (0, 1)]
+    frame = tabulate("block_summary", study_root(runs, ["compactness_scan"]))
+    assert list(zip(frame.setting, frame.n)) == [("loss simplex, compactness 0.1", 2),
+                                                 ("loss simplex, compactness 0.3", 2), ("loss sce", 2)]
