@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from osrstudy.finished_part import finished_part, main
+from osrstudy.finished_part import block_runs, finished_part, main
 from osrstudy.study import expand_study, load_study
 
 STUDY = {
@@ -23,10 +23,9 @@ STUDY = {
 
 
 def runs_of(study: dict, block: str, split: int, loss_index: int | None = None) -> list[str]:
-    entry = study["blocks"][block]
-    losses = entry["losses"] if loss_index is None else [entry["losses"][loss_index]]
-    one = {**study, "blocks": {block: {**entry, "splits": [split], "losses": losses}}}
-    return [r["run_id"] for r in expand_study(one)]
+    losses = study["blocks"][block]["losses"]
+    narrowed = {"losses": [losses[loss_index]]} if loss_index is not None else {}
+    return [r["run_id"] for r in block_runs(study, block, splits=[split], **narrowed)]
 
 
 def finish(tmp_path, run_ids: list[str]) -> None:
