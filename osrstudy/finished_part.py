@@ -5,9 +5,9 @@ and tables can be read before the last run ends:
     snakemake tables figures --config study=config/study_finished.yaml
 
 Writes `config/<name>_finished.yaml`: each block cut to the splits on which every one of its runs
-has a store (or, where no split is complete, to its first split and the losses finished there),
-blocks with nothing finished left out; and hard-links the finished run stores into
-`results/<name>_finished/runs`, so nothing retrains and nothing is copied. Run ids do not depend
+has a store (or, where no split is complete, to the split where most of its losses have finished,
+and those losses), blocks with nothing finished left out; and hard-links the finished run stores
+into `results/<name>_finished/runs`, so nothing retrains and nothing is copied. Run ids do not depend
 on blocks, so the cut study's runs are the same runs.
 """
 from __future__ import annotations
@@ -37,10 +37,15 @@ def finished_block(study: dict, name: str, done: set[str]) -> dict | None:
                 if all(r["run_id"] in done for r in block_runs(study, name, splits=[s]))]
     if complete:
         return {**block, "splits": complete}
-    first = block["splits"][:1]
-    losses = [loss for loss in block["losses"]
-              if all(r["run_id"] in done for r in block_runs(study, name, splits=first, losses=[loss]))]
-    return {**block, "splits": first, "losses": losses} if losses else None
+    def finished_losses(split: int) -> list:
+        return [loss for loss in block["losses"]
+                if all(r["run_id"] in done for r in block_runs(study, name, splits=[split], losses=[loss]))]
+
+    # Runs finish out of order (a queue per core, a requeued job), so the split furthest along
+    # can be any of them; max keeps the earliest of equals.
+    split = max(block["splits"], key=lambda s: len(finished_losses(s)))
+    losses = finished_losses(split)
+    return {**block, "splits": [split], "losses": losses} if losses else None
 
 
 def finished_part(study_path: str | Path, results: str | Path = "results") -> tuple[Path, dict, int]:

@@ -53,7 +53,7 @@ def test_blocks_are_cut_to_their_finished_splits_and_losses(tmp_path, study_file
     assert part["name"] == "half_finished"
     assert set(part["blocks"]) == {"rows", "scan"}  # 'later' has nothing finished
     assert part["blocks"]["rows"]["splits"] == [1]  # split 2 lacks movr
-    assert part["blocks"]["scan"]["splits"] == [1]  # no split complete: the first, with what finished there
+    assert part["blocks"]["scan"]["splits"] == [1]  # no split complete: the one furthest along
     assert [loss["options"]["scale_T"] for loss in part["blocks"]["scan"]["losses"]] == [8.0]
     expected = set(runs_of(study, "rows", 1) + runs_of(study, "scan", 1, 0))
     assert {r["run_id"] for r in expand_study(part)} == expected  # the same run ids
@@ -61,6 +61,15 @@ def test_blocks_are_cut_to_their_finished_splits_and_losses(tmp_path, study_file
         original = tmp_path / "results/half/runs" / f"{run_id}.zarr/zarr.json"
         linked = tmp_path / "results/half_finished/runs" / f"{run_id}.zarr/zarr.json"
         assert linked.stat().st_ino == original.stat().st_ino  # a hard link, not a copy
+
+
+def test_a_block_with_no_complete_split_is_cut_to_the_split_furthest_along(tmp_path, study_file):
+    study = load_study(study_file)
+    finish(tmp_path, runs_of(study, "rows", 1, 0) + runs_of(study, "scan", 2, 0))
+    finish(tmp_path, runs_of(study, "rows", 2, 1))  # one loss on each split: a tie, the earlier split
+    _, kept, _ = finished_part(study_file, tmp_path / "results")
+    assert kept["scan"]["splits"] == [2]  # split 1 has nothing of it
+    assert kept["rows"]["splits"] == [1] and kept["rows"]["losses"] == ["sce"]
 
 
 def test_again_later_keeps_what_is_linked_and_adds_what_finished(tmp_path, study_file):
