@@ -50,10 +50,21 @@ def note(value) -> str:
     return "lost in extraction" if value == LOST else "not reported" if value is None else ""
 
 
+def sample_std(values: pd.Series) -> float:
+    """The sample std; NaN for fewer than two values, where a spread is unknown rather than zero."""
+    return float(values.std(ddof=1)) if len(values) > 1 else np.nan
+
+
 def mean_std(values: pd.Series) -> tuple[float, float, int]:
     values = values.dropna()
-    return (float(values.mean()) if len(values) else np.nan,
-            float(values.std(ddof=1)) if len(values) > 1 else 0.0 if len(values) else np.nan, len(values))
+    return float(values.mean()) if len(values) else np.nan, sample_std(values), len(values)
+
+
+def mean_std_cell(mean: float, std: float) -> str:
+    """'mean ± std' for Markdown and LaTeX; the mean alone where one run gives no spread."""
+    if not np.isfinite(mean):
+        return "-"
+    return f"{mean:.2f} ± {std:.2f}" if np.isfinite(std) else f"{mean:.2f}"
 
 
 def lost_fields(theirs: dict, fields: tuple[str, ...]) -> str:
@@ -175,7 +186,7 @@ def mean_std_cells(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for column in [c for c in frame.columns if c.endswith("_mean")]:
         name = column.removesuffix("_mean")
-        cells = [f"{m:.2f} ± {s:.2f}" if np.isfinite(m) else "-" for m, s in zip(frame[column], frame[f"{name}_std"])]
+        cells = [mean_std_cell(m, s) for m, s in zip(frame[column], frame[f"{name}_std"])]
         out = out.drop(columns=[column, f"{name}_std"]).assign(**{name: cells})
     return out
 
@@ -223,7 +234,7 @@ def reading_cells(group: pd.DataFrame) -> dict:
     for column in [*READINGS, "jacobian_gap"]:
         values = group[column].dropna()
         cells[f"{column}_mean"] = values.mean() if len(values) else np.nan
-        cells[f"{column}_std"] = values.std(ddof=1) if len(values) > 1 else 0.0
+        cells[f"{column}_std"] = sample_std(values)
     return cells
 
 
@@ -290,7 +301,7 @@ def scorer_means(root: xr.Dataset, runs: np.ndarray, what: str, metric: str = "a
     info = factor_frame(root, runs).set_index("run")
     frame["dataset"], frame["loss"] = frame.run.map(info.dataset), frame.run.map(info.loss)
     return (frame.groupby(["dataset", "loss", "scorer"])["value"]
-            .agg(mean="mean", std=lambda v: v.std(ddof=1) if len(v) > 1 else 0.0, n="count").reset_index())
+            .agg(mean="mean", std=sample_std, n="count").reset_index())
 
 
 def accuracy_means(root: xr.Dataset, runs: np.ndarray) -> pd.Series:
@@ -398,7 +409,7 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     if {"ours_mean", "ours_std"} <= set(out):
         out.insert(out.columns.get_loc("ours_mean"), "ours",
-                   [f"{m:.2f} ± {s:.2f}" if np.isfinite(m) else "-" for m, s in zip(out.ours_mean, out.ours_std)])
+                   [mean_std_cell(m, s) for m, s in zip(out.ours_mean, out.ours_std)])
         out = out.drop(columns=["ours_mean", "ours_std"])
     if "paper_note" in out:
         out["paper"] = [("lost" if n == "lost in extraction" else "-") if not np.isfinite(p) else f"{p:.3g}"

@@ -11,7 +11,7 @@ import xarray as xr
 
 from osrstudy.readers import Selection
 from osrstudy.study_frames import MixedSettings, StudyView
-from osrstudy.tables import TABLES, paper
+from osrstudy.tables import TABLES, paper, readable
 
 SCORERS, METRICS = ["loss", "knn", "ratio", "ratio_sq"], ["auroc", "accuracy", "detacc"]
 DIAGNOSTICS = paper("geometry_tables")["table3"]["diagnostics"]
@@ -133,3 +133,31 @@ def test_block_summary_names_an_option_a_block_scans_and_keeps_its_runs_apart():
     frame = tabulate("block_summary", study_root(runs, ["compactness_scan"]))
     assert list(zip(frame.setting, frame.n)) == [("loss simplex, compactness 0.1", 2),
                                                  ("loss simplex, compactness 0.3", 2), ("loss sce", 2)]
+
+
+def test_one_run_of_a_setting_shows_no_spread_rather_than_a_zero_one():
+    # a study still training (osrstudy.finished_part) has settings with a single run: its sample
+    # std is unknown, and '± 0.00' would read as a measured spread of zero
+    runs = [{"dataset": "digits", "loss": "simplex", "split": 0, "compactness": c, "blocks": ["compactness_scan"]}
+            for c in (0.1, 0.3)]
+    runs += [{"dataset": "digits", "loss": "simplex", "split": s, "compactness": 0.5, "blocks": ["compactness_scan"]}
+             for s in (0, 1)]
+    root = study_root(runs, ["compactness_scan"])
+    frame = tabulate("block_summary", root)
+    assert frame.n.tolist() == [1, 1, 2]
+    assert frame.auroc_loss_std.isna().tolist() == [True, True, False]
+    auroc = root.results.sel(eval_set="held_out", scorer="loss", metric="auroc").values * 100
+    shown = TABLES["block_summary"].display(frame)
+    assert shown.auroc_loss.tolist() == [f"{auroc[0]:.2f}", f"{auroc[1]:.2f}",
+                                         f"{auroc[2:].mean():.2f} ± {auroc[2:].std(ddof=1):.2f}"]
+
+
+def test_a_geometry_table_of_one_split_shows_each_mean_alone():
+    runs = [{"dataset": "fashion_mnist", "loss": loss, "split": 2, "compactness": 0.01, "blocks": ["geometry"]}
+            for loss in ("sce", "simplex")]
+    root = study_root(runs, ["geometry"])
+    frame = tabulate("geo_table3_geometry", root)
+    assert frame.n.eq(1).all() and frame.ours_std.isna().all()
+    shown = readable(frame)
+    expected = [f"{v:.2f}" for v in root.geometry.sel(diagnostic=frame.diagnostic[0]).values]
+    assert shown[shown.diagnostic == frame.diagnostic[0]].ours.tolist() == expected
