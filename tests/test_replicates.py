@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
 from osrstudy.readers import Selection
+from osrstudy.render_cli import latex
 from osrstudy.study_frames import MixedSettings, StudyView
 from osrstudy.tables import TABLES, paper, readable
 
@@ -161,3 +163,10 @@ def test_a_geometry_table_of_one_split_shows_each_mean_alone():
     shown = readable(frame)
     expected = [f"{v:.2f}" for v in root.geometry.sel(diagnostic=frame.diagnostic[0]).values]
     assert shown[shown.diagnostic == frame.diagnostic[0]].ours.tolist() == expected
+
+
+def test_latex_cells_keep_the_spread_and_escape_names():
+    shown = pd.DataFrame({"auroc_loss": ["78.67 ± 1.40", "80.10"], "setting": ["loss sce", "compactness 0.1_a"]})
+    tex = latex(shown, "caption")
+    assert r"78.67 $\pm$ 1.40 & loss sce \\" in tex and r"80.10 & compactness 0.1\_a \\" in tex
+    assert r"auroc\_loss & setting \\" in tex
