@@ -19,6 +19,8 @@ import numpy as np
 import xarray as xr
 from scipy.special import expit, logsumexp
 
+from osrstudy.store_reports import print_reports
+
 
 def cosines(embedding: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
     """(n, K) cosine similarity of each embedding to each prototype."""
@@ -91,14 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale-T", type=float, help="T for runs without one (default: the run's)")
     parser.add_argument("--margin", type=float, help="m (default: the run's, 0 without one)")
     args = parser.parse_args(argv)
-    for store in args.stores:
-        try:
-            report = run_check(store, args.scale_T, args.margin)
-        except (ValueError, FileNotFoundError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        print(json.dumps(report))
-    return 0
+    return print_reports(args.stores, lambda store: run_check(store, args.scale_T, args.margin))
 
 
 if __name__ == "__main__":
