@@ -43,9 +43,9 @@ def finished_block(study: dict, name: str, done: set[str]) -> dict | None:
 
     # Runs finish out of order (a queue per core, a requeued job), so the split furthest along
     # can be any of them; max keeps the earliest of equals.
-    split = max(block["splits"], key=lambda s: len(finished_losses(s)))
-    losses = finished_losses(split)
-    return {**block, "splits": [split], "losses": losses} if losses else None
+    by_split = {split: finished_losses(split) for split in block["splits"]}
+    split = max(by_split, key=lambda s: len(by_split[s]))
+    return {**block, "splits": [split], "losses": by_split[split]} if by_split[split] else None
 
 
 def finished_part(study_path: str | Path, results: str | Path = "results") -> tuple[Path, dict, int]:

@@ -232,9 +232,7 @@ def reading_cells(group: pd.DataFrame) -> dict:
     """Each reading's mean and sample std over a group of replicate runs (NaNs left out)."""
     cells = {}
     for column in [*READINGS, "jacobian_gap"]:
-        values = group[column].dropna()
-        cells[f"{column}_mean"] = values.mean() if len(values) else np.nan
-        cells[f"{column}_std"] = sample_std(values)
+        cells[f"{column}_mean"], cells[f"{column}_std"], _ = mean_std(group[column])
     return cells
 
 
