@@ -44,15 +44,19 @@ def loss_terms(logits: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def terms_summary(logits: np.ndarray, labels: np.ndarray) -> dict:
-    """The AUROC of each term used as a score (a larger term or a nearer rival = unknown), and
-    the median share of the rival terms in the loss for known and unknown samples."""
+    """The AUROC of each term used as a score (a larger term or a nearer rival = unknown), the
+    median share of the rival terms in the loss and the mean number of rivals with a positive
+    logit (those the rival terms count linearly), for known and unknown samples."""
     known = labels != UNKNOWN
     terms = loss_terms(logits)
+    positive = (np.asarray(logits) > 0).sum(axis=1) - (np.asarray(logits).max(axis=1) > 0)
     share = np.divide(terms["rival_terms"], terms["loss"], out=np.zeros(len(labels)), where=terms["loss"] > 0)
     return {"known": int(known.sum()), "unknown": int((~known).sum()),
             **{f"auroc_{name}": auroc(values, labels) for name, values in terms.items()},
             "rival_share_median_known": float(np.median(share[known])),
-            "rival_share_median_unknown": float(np.median(share[~known]))}
+            "rival_share_median_unknown": float(np.median(share[~known])),
+            "positive_rivals_mean_known": float(positive[known].mean()),
+            "positive_rivals_mean_unknown": float(positive[~known].mean())}
 
 
 def run_terms(store: str, partition: str = "test") -> dict:

@@ -59,6 +59,7 @@ def test_the_summary_separates_what_each_term_sees():
     assert report["auroc_own_term"] == 1.0 and report["auroc_rival_terms"] == 0.0
     assert report["auroc_loss"] == auroc(loss_terms(32.0 * cosines)["loss"], labels)
     assert report["rival_share_median_known"] > 0.99 > report["rival_share_median_unknown"]
+    assert (report["positive_rivals_mean_known"], report["positive_rivals_mean_unknown"]) == (1.0, 0.0)
 
 
 def test_the_command_reads_run_stores(tmp_path, tiny_specs, capsys):
