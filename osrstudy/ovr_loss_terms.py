@@ -14,7 +14,6 @@ When the score's AUROC moves with T or m while the embedding's MaxLogit does not
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
@@ -23,7 +22,7 @@ import xarray as xr
 
 from osrstudy.labels import UNKNOWN
 from osrstudy.metrics import auroc
-from osrstudy.store_reports import print_reports
+from osrstudy.store_reports import partition_main, partition_samples
 
 ONE_VS_REST = ("movr",)  # losses whose sample-wise loss is the one-vs-rest sum over their logits
 
@@ -66,21 +65,15 @@ def run_terms(store: str, partition: str = "test") -> dict:
     if factors["loss"] not in ONE_VS_REST:
         raise ValueError(f"{store}: loss {factors['loss']!r} has no one-vs-rest sample-wise loss "
                          f"(this splits that of {', '.join(ONE_VS_REST)})")
-    chosen = ds.partition.values == partition
-    if not chosen.any():
-        raise ValueError(f"{store}: no sample of partition {partition!r} "
-                         f"(it has {sorted(set(ds.partition.values.tolist()))})")
+    chosen = partition_samples(ds, store, partition)
     return {"run_id": ds.attrs["run_id"], "loss": factors["loss"], "scale_T": factors.get("scale_T"),
             "margin": factors.get("margin"), "partition": partition,
             **terms_summary(ds.logits.values[chosen], ds.label.values[chosen])}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("stores", nargs="+", help="run stores of one-vs-rest losses (results/<study>/runs/<run>.zarr)")
-    parser.add_argument("--partition", default="test", help="test (default) or val")
-    args = parser.parse_args(argv)
-    return print_reports(args.stores, lambda store: run_terms(store, args.partition))
+    return partition_main(argv, __doc__.split("\n\n")[0],
+                          "run stores of one-vs-rest losses (results/<study>/runs/<run>.zarr)", run_terms)
 
 
 if __name__ == "__main__":

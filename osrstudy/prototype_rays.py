@@ -11,7 +11,6 @@ separates them. This measures each part as a score of its own:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
@@ -21,7 +20,7 @@ import xarray as xr
 from osrstudy.inter_class_gradient import cosines
 from osrstudy.labels import UNKNOWN
 from osrstudy.metrics import auroc
-from osrstudy.store_reports import print_reports
+from osrstudy.store_reports import partition_main, partition_samples
 
 
 def nearest_ray(embedding: np.ndarray, prototypes: np.ndarray) -> dict[str, np.ndarray]:
@@ -56,21 +55,14 @@ def run_rays(store: str, partition: str = "test") -> dict:
     """The summary on one partition of a run store, against the run's stored prototypes (CE: the
     class means of its training embeddings)."""
     ds = xr.open_zarr(store)
-    chosen = ds.partition.values == partition
-    if not chosen.any():
-        raise ValueError(f"{store}: no sample of partition {partition!r} "
-                         f"(it has {sorted(set(ds.partition.values.tolist()))})")
+    chosen = partition_samples(ds, store, partition)
     factors = json.loads(ds.attrs["factors"])
     return {"run_id": ds.attrs["run_id"], "loss": factors["loss"], "partition": partition,
             **ray_summary(ds.embedding.values[chosen], ds.prototypes.values, ds.label.values[chosen])}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("stores", nargs="+", help="run stores (results/<study>/runs/<run>.zarr)")
-    parser.add_argument("--partition", default="test", help="test (default) or val")
-    args = parser.parse_args(argv)
-    return print_reports(args.stores, lambda store: run_rays(store, args.partition))
+    return partition_main(argv, __doc__.split("\n\n")[0], "run stores (results/<study>/runs/<run>.zarr)", run_rays)
 
 
 if __name__ == "__main__":
