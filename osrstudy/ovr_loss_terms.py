@@ -47,8 +47,9 @@ def terms_summary(logits: np.ndarray, labels: np.ndarray) -> dict:
     median share of the rival terms in the loss and the mean number of rivals with a positive
     logit (those the rival terms count linearly), for known and unknown samples."""
     known = labels != UNKNOWN
+    logits = np.asarray(logits, dtype=np.float64)
     terms = loss_terms(logits)
-    positive = (np.asarray(logits) > 0).sum(axis=1) - (np.asarray(logits).max(axis=1) > 0)
+    positive = (logits > 0).sum(axis=1) - (logits.max(axis=1) > 0)  # the predicted class left out
     share = np.divide(terms["rival_terms"], terms["loss"], out=np.zeros(len(labels)), where=terms["loss"] > 0)
     return {"known": int(known.sum()), "unknown": int((~known).sum()),
             **{f"auroc_{name}": auroc(values, labels) for name, values in terms.items()},
