@@ -20,6 +20,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from osrstudy import synthetic  # noqa: E402, F401  (registers the synthetic figures)
+from osrstudy.metrics import rank_correlation  # noqa: E402
 from osrstudy.readers import FIGURES, Selection, figure, produce  # noqa: E402
 from osrstudy.render_cli import render_main, save  # noqa: E402
 from osrstudy.study_frames import (  # noqa: E402
@@ -263,7 +264,8 @@ def self_supervision_effect(study: Selection) -> plt.Figure:
 @figure("jn_fig13_gap_vs_auroc", reads=("table3_*",))
 def gap_vs_auroc(study: Selection) -> plt.Figure:
     """Jacobian-norm paper, Figure 13: Jacobian-norm gap at the end of training against test AUROC
-    (sample-wise loss score), one point per model of Table 3, one panel per dataset."""
+    (sample-wise loss score), one point per model of Table 3, one panel per dataset; each panel's
+    title gives the rank correlation the paper's caption calls positive."""
     root = study.root
     runs = study.runs()
     check_replicates(root, runs, ["dataset", "blocks"], "jn_fig13_gap_vs_auroc")
@@ -275,7 +277,9 @@ def gap_vs_auroc(study: Selection) -> plt.Figure:
     for ax, dataset in zip(axes[0], datasets):
         sns.scatterplot(frame[frame.dataset == dataset], x="Jacobian-norm gap", y="auroc", hue="model", ax=ax,
                         legend=ax is axes[0, -1])
-        ax.set_title(dataset, fontsize=9)
+        panel = frame[frame.dataset == dataset]
+        rho = rank_correlation(panel["Jacobian-norm gap"], panel.auroc)
+        ax.set_title(f"{dataset}: Spearman's rho {rho:+.2f} over {len(panel)} models", fontsize=9)
     if axes[0, -1].get_legend():
         sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1, 1), fontsize=7)
     return titled(fig, "Jacobian-norm gap vs AUROC across the models of Table 3\n"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.stats import rankdata
+from scipy.stats import rankdata, spearmanr
 from sklearn.metrics import f1_score
 
 from osrstudy.labels import UNKNOWN
@@ -55,6 +55,15 @@ def accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
     """Closed-set accuracy on the known samples."""
     known = labels != UNKNOWN
     return float((predictions[known] == labels[known]).mean()) if known.any() else float("nan")
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rho of two paired samples; NaN for fewer than 3 pairs or a constant side (no
+    ranking to compare)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
 
 
 def oscr_curve(

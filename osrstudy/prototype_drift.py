@@ -20,11 +20,11 @@ import sys
 
 import numpy as np
 import xarray as xr
-from scipy.stats import spearmanr
 
 from osrstudy import codes
 from osrstudy.geometry import cv_pairwise_distances
 from osrstudy.labels import UNKNOWN
+from osrstudy.metrics import rank_correlation
 from osrstudy.store_reports import partition_samples, print_reports
 
 
@@ -42,13 +42,6 @@ def pair_confusions(labels: np.ndarray, predictions: np.ndarray, n_classes: int)
     np.add.at(counts, (labels[known], predictions[known]), 1)
     i, j = np.triu_indices(n_classes, 1)
     return counts[i, j] + counts[j, i]
-
-
-def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rho; NaN when either side is constant (no ranking to compare)."""
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
-    return float(spearmanr(a, b).statistic)
 
 
 def drift_summary(start: np.ndarray, end: np.ndarray, labels: np.ndarray, predictions: np.ndarray,

@@ -127,3 +127,16 @@ def test_every_registered_metric_runs_on_one_interface():
     assert {"auroc", "oscr", "accuracy", "fpr95", "aupr_in", "aupr_out", "detacc", "macro_f1",
             "balanced_accuracy_val"} <= set(values)
     assert all(0 <= v <= 1 for v in values.values())
+
+
+def test_rank_correlation_is_spearmans_and_nan_without_a_ranking():
+    from scipy.stats import spearmanr
+
+    from osrstudy.metrics import rank_correlation
+
+    x = np.array([0.1, 0.5, 0.2, 0.9, 0.9])
+    assert rank_correlation(x, x**3) == pytest.approx(1.0)
+    assert rank_correlation(x, -x) == pytest.approx(-1.0)
+    y = np.array([3.0, 1.0, 2.0, 5.0, 4.0])
+    assert rank_correlation(x, y) == pytest.approx(spearmanr(x, y).statistic)
+    assert np.isnan(rank_correlation(x, np.ones(5))) and np.isnan(rank_correlation([1.0, 2.0], [2.0, 1.0]))
