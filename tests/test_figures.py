@@ -35,3 +35,23 @@ def test_fig13_titles_each_panel_with_the_rank_correlation_of_its_points():
     fig = fn(Selection(StudyView(root, Path("unused"), {}), fn.reads))
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["a: Spearman's rho +1.00 over 4 models", "b: Spearman's rho -1.00 over 4 models"]
+
+
+def test_fig15_keeps_the_last_grid_point_inside_the_panel_and_labels_the_grid():
+    from pathlib import Path
+
+    from test_replicates import study_root
+
+    from osrstudy.figures import FIGURES
+    from osrstudy.readers import Selection
+    from osrstudy.study_frames import StudyView
+
+    runs = [{"dataset": "fashion_mnist", "loss": "movr", "split": s, "scale_T": t, "blocks": ["scan_scale_T"]}
+            for t in (8.0, 16.0, 32.0, 64.0) for s in (0, 1, 2)]  # three splits: an interval band per point
+    fn = FIGURES["jn_fig15_hyperparameters"]
+    fig = fn(Selection(StudyView(study_root(runs, ["scan_scale_T"]), Path("unused"), {}), fn.reads))
+    (ax,) = fig.axes
+    high = ax.get_xlim()[1]
+    # a margin on the drawn (logarithmic) axis; linear margins of 2.8 left 64 at the edge, half its marker out
+    assert np.log(high / 64) > 0.04 * np.log(64 / 8)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["8", "16", "32", "64"]
