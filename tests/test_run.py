@@ -46,7 +46,36 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_specs):
     lines = []
     execute(spec, tmp_path / "resumed.zarr", tmp_path / "ckpt-b", threads=1, log=lines.append)
     assert any("resumed from" in line and "epoch 2/4" in line for line in lines)
+    # the norms before training were kept beside the checkpoint, not paid for again
+    assert any("Jacobian norms before training read from" in line for line in lines)
     assert_same_numbers(tmp_path / "straight.zarr", tmp_path / "resumed.zarr")
+
+
+def test_kept_norms_before_training_count_only_for_the_same_samples_and_budget(tmp_path, tiny_spec):
+    """A resumed job reads the norms of the untrained model from beside its checkpoint; an
+    evaluation change keeps the run id but not the evaluated samples or the budget, and a damaged
+    file is no reason to fail: both are computed anew, never read."""
+    from osrstudy.run import norms_before_training
+    from osrstudy.run_spec import EvaluationConfig
+
+    path, lines = tmp_path / "run.before.npz", []
+    budget = EvaluationConfig(("loss",), ("auroc",), {"test": 80}, jacobian_before=20)
+    first = norms_before_training(path, budget, lambda: np.arange(5.0), lines.append)
+    again = norms_before_training(path, budget, lambda: pytest.fail("computed again"), lines.append)
+    np.testing.assert_array_equal(first, again)
+    assert lines == [f"Jacobian norms before training read from {path}"]
+    for other in (EvaluationConfig(("loss",), ("auroc",), {"test": 80}, jacobian_before=30),
+                  EvaluationConfig(("loss",), ("auroc",), {"test": 90}, jacobian_before=20),
+                  EvaluationConfig(("loss",), ("auroc",), {"test": 80}, ("gaussian_noise",), jacobian_before=20)):
+        np.testing.assert_array_equal(norms_before_training(path, other, lambda: np.ones(3), lines.append), np.ones(3))
+        np.testing.assert_array_equal(norms_before_training(path, budget, lambda: np.zeros(2), lines.append),
+                                      np.zeros(2))  # the other settings' file was replaced
+    path.write_bytes(path.read_bytes()[:40])  # truncated
+    np.testing.assert_array_equal(norms_before_training(path, budget, lambda: np.full(4, 7.0), lines.append),
+                                  np.full(4, 7.0))
+    assert len(lines) == 1  # read once only: every other call computed
+    np.testing.assert_array_equal(norms_before_training(None, budget, lambda: np.ones(1), lines.append), np.ones(1))
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind
 
 
 def test_run_store_follows_the_results_contract(tmp_path, tiny_specs):
