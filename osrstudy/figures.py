@@ -275,9 +275,8 @@ def gap_vs_auroc(study: Selection) -> plt.Figure:
     datasets = sorted(frame.dataset.unique())
     fig, axes = plt.subplots(1, len(datasets), figsize=(3.8 * len(datasets), 3.6), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
-        sns.scatterplot(frame[frame.dataset == dataset], x="Jacobian-norm gap", y="auroc", hue="model", ax=ax,
-                        legend=ax is axes[0, -1])
         panel = frame[frame.dataset == dataset]
+        sns.scatterplot(panel, x="Jacobian-norm gap", y="auroc", hue="model", ax=ax, legend=ax is axes[0, -1])
         rho = rank_correlation(panel["Jacobian-norm gap"], panel.auroc)
         ax.set_title(f"{dataset}: Spearman's rho {rho:+.2f} over {len(panel)} models", fontsize=9)
     if axes[0, -1].get_legend():
