@@ -20,18 +20,13 @@ import sys
 
 import numpy as np
 import xarray as xr
+from scipy.spatial.distance import pdist
 
 from osrstudy import codes
 from osrstudy.geometry import cv_pairwise_distances
 from osrstudy.labels import UNKNOWN
 from osrstudy.metrics import rank_correlation
 from osrstudy.store_reports import partition_samples, print_reports
-
-
-def pair_distances(prototypes: np.ndarray) -> np.ndarray:
-    """Euclidean distances of every pair i < j, in np.triu_indices order."""
-    i, j = np.triu_indices(len(prototypes), 1)
-    return np.linalg.norm(prototypes[i] - prototypes[j], axis=1)
 
 
 def pair_confusions(labels: np.ndarray, predictions: np.ndarray, n_classes: int) -> np.ndarray:
@@ -49,7 +44,7 @@ def drift_summary(start: np.ndarray, end: np.ndarray, labels: np.ndarray, predic
     """The balance of the prototypes before and after training, how far they grew, and two rank
     correlations over class pairs: closeness at the end against the pair's confusions, and the end
     distances against the start ones (near 1: the code's own pattern survived)."""
-    d_start, d_end = pair_distances(start), pair_distances(end)
+    d_start, d_end = pdist(start), pdist(end)  # pairs i < j, the order of pair_confusions
     confusions = pair_confusions(labels, predictions, len(end))
     i, j = np.triu_indices(len(end), 1)
     closest, farthest = int(d_end.argmin()), int(d_end.argmax())

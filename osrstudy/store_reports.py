@@ -1,5 +1,6 @@
 """The command-line loop of the tools that read run stores one at a time (osrstudy.inter_class_gradient,
-osrstudy.prototype_rays, osrstudy.ovr_loss_terms): one JSON line per store, or the first store's problem on stderr."""
+osrstudy.prototype_rays, osrstudy.ovr_loss_terms, osrstudy.prototype_drift): one JSON line per store, or the
+first store's problem on stderr."""
 from __future__ import annotations
 
 import argparse
