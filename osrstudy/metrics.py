@@ -59,11 +59,19 @@ def accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman's rho of two paired samples; NaN for fewer than 3 pairs or a constant side (no
-    ranking to compare)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    ranking to compare). Values equal to 9 significant digits count as ties: the distances of a
+    symmetric code, equal in exact arithmetic, differ in the last bits, and float noise must not
+    rank them."""
+    a, b = tie_float_noise(a), tie_float_noise(b)
     if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
     return float(spearmanr(a, b).statistic)
+
+
+def tie_float_noise(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    scale = np.abs(values).max(initial=0.0)
+    return values if scale == 0 else np.round(values / scale, 9)
 
 
 def oscr_curve(

@@ -140,3 +140,14 @@ def test_rank_correlation_is_spearmans_and_nan_without_a_ranking():
     y = np.array([3.0, 1.0, 2.0, 5.0, 4.0])
     assert rank_correlation(x, y) == pytest.approx(spearmanr(x, y).statistic)
     assert np.isnan(rank_correlation(x, np.ones(5))) and np.isnan(rank_correlation([1.0, 2.0], [2.0, 1.0]))
+    # ties in exact arithmetic stay ties under float noise: the harmonic code's 15 distances take 3 values
+    from scipy.spatial.distance import pdist
+
+    from osrstudy.codes import harmonic_code
+
+    code, rng = harmonic_code(6, 8), np.random.default_rng(0)
+    rotated = code @ np.linalg.qr(rng.normal(size=(8, 8)))[0]  # the same distances, other rounding
+    other = rng.normal(size=15)
+    assert rank_correlation(pdist(code), other) == pytest.approx(rank_correlation(pdist(rotated), other), abs=1e-12)
+    assert rank_correlation(pdist(code), other) == pytest.approx(
+        spearmanr(np.round(pdist(code), 6), other).statistic, abs=1e-12)
