@@ -2,14 +2,18 @@
 through snakemake: every block trains, merges, and every figure and table of both papers renders."""
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 import yaml
+from test_planned_study import planned_view, replicate_checks
 from test_workflow import snakemake
 
 from osrstudy.figures import FIGURES
 from osrstudy.readers import applies
+from osrstudy.study import load_study
+from osrstudy.study_frames import StudyView, factors, plain
 from osrstudy.tables import TABLES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,7 +47,7 @@ def test_the_demo_renders_each_figure_and_table_its_blocks_support(tmp_path):
         assert "nothing to tabulate" not in (out / f"tables/{name}.md").read_text(), name
 
 
-def test_every_block_trains_and_every_figure_and_table_renders(tmp_path):
+def test_every_block_trains_and_every_figure_and_table_renders(tmp_path, monkeypatch):
     config = reduced(tmp_path, "config/demo_full.yaml", [0])
     done = snakemake(tmp_path, "--cores", "2", "--config", f"study={config}")
     log = done.stdout + done.stderr
@@ -67,6 +71,17 @@ def test_every_block_trains_and_every_figure_and_table_renders(tmp_path):
     noise = root.results.sel(eval_set="gaussian_noise", scorer="msp", metric="auroc").values
     assert (noise[protocol_b] > 0).all() and (noise[~protocol_b] != noise[~protocol_b]).any()
     assert sorted(set(root.n_known.values[root.membership.sel(block="k_scan").values].tolist())) == [2, 4, 6]
+
+    # The planned study (checked when snakemake reads the config) is the merged one as the tables
+    # see it: every factor of every run, and every replicate check each figure and table makes.
+    planned = planned_view(load_study(tmp_path / config))
+    merged = StudyView.open(out / "study.zarr")
+    assert sorted(factors(planned.root)) == sorted(factors(merged.root))
+    for name in ["run", *factors(merged.root)]:
+        np.testing.assert_array_equal(plain(planned.root[name].values), plain(merged.root[name].values), err_msg=name)
+    made = replicate_checks(merged, monkeypatch)
+    assert sum(map(len, made.values())) > 30
+    assert replicate_checks(planned, monkeypatch) == made
 
     # Table 3: all fourteen rows (baseline, m-OvR, a-k, ours), each with its run on digits (and the
     # average over datasets)

@@ -165,6 +165,22 @@ def test_config_typo_fails_before_any_job(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_a_block_that_a_table_would_refuse_fails_before_any_job(tmp_path):
+    """Before: a block named into a table's pattern with another setting (here a second geometry
+    block with weight decay) trained, and the table refused its runs only when it rendered."""
+    geometry = {**TINY["blocks"]["t"], "losses": ["sce", "learned"]}
+    study = {**TINY, "name": "mixed", "blocks": {
+        "geometry": geometry, "geometry_decay": {**geometry, "training": {"weight_decay": 0.001}}}}
+    config = write_study(tmp_path, study)
+    done = snakemake(tmp_path, "--cores", "1", "--config", f"study={config}", check=False)
+    log = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "would refuse this study's runs after training; nothing has started" in log
+    assert "table geo_table3_geometry: would average, for dataset digits, loss learned, runs of different " \
+           "settings (weight_decay: 0.0005, 0.001) from blocks geometry, geometry_decay" in log
+    assert not (tmp_path / "results" / "mixed").exists()
+
+
 def test_launcher_typo_fails_before_any_job(tmp_path):
     """Before: the launcher name was checked only inside each train job."""
     config = write_study(tmp_path, {**TINY, "name": "launchtypo"})

@@ -8,9 +8,10 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from osrstudy.launch import LAUNCHERS
+from osrstudy.planned_study import mixed_settings
 from osrstudy.readers import applies
 from osrstudy.registry import did_you_mean
-from osrstudy.study import StudyConfigError, block_counts, expansion, job_spec, load_study
+from osrstudy.study import StudyConfigError, block_counts, expansion, job_spec, load_study, study_evaluation
 from osrstudy.study_state import claim_results_folder, damaged_run_stores, merged_state, stale_message
 
 # No configfile: directive: snakemake deep-merges config files, which would mix the demo into a study.
@@ -20,6 +21,12 @@ try:
     validate(STUDY, "../schemas/study.schema.yaml")
     _runs, SKIPPED = expansion(STUDY)
     RUNS = {run["run_id"]: run for run in _runs}
+    # a table that would refuse its runs when it renders refuses them now, before they train
+    if refusals := mixed_settings(_runs, study_evaluation(STUDY)):
+        raise StudyConfigError(
+            f"{len(refusals)} figure(s) or table(s) would refuse this study's runs after "
+            "training; nothing has started:\n" + "\n".join(refusals)
+        )
     claim_results_folder(Path("results", STUDY["name"]), STUDY_PATH)
 except (StudyConfigError, KeyError, TypeError, ValueError) as err:
     raise WorkflowError(f"{STUDY_PATH}: {err}") from None
