@@ -66,12 +66,14 @@ def reader(registry: Registry, name: str, reads: tuple[str, ...], **attributes):
 
 
 def figure(name: str, reads: tuple[str, ...] = ()):
-    return reader(FIGURES, name, reads)
+    return reader(FIGURES, name, reads, averages=True)
 
 
-def table(name: str, reads: tuple[str, ...] = (), display: Callable | None = None):
-    """`display`: the table's cells for Markdown and LaTeX (None: osrstudy.tables.readable)."""
-    return reader(TABLES, name, reads, display=display)
+def table(name: str, reads: tuple[str, ...] = (), display: Callable | None = None, averages: bool = True):
+    """`display`: the table's cells for Markdown and LaTeX (None: osrstudy.tables.readable).
+    `averages=False`: a table of every setting apart, which never averages settings and so never
+    refuses runs (osrstudy.planned_study need not run it)."""
+    return reader(TABLES, name, reads, display=display, averages=averages)
 
 
 def applies(fn: Callable, blocks: list[str]) -> bool:

@@ -239,7 +239,7 @@ def reading_cells(group: pd.DataFrame) -> dict:
 UNSET = ("", "nan")  # a factor a run's loss does not have, as text
 
 
-@table("block_summary", reads=("*",), display=mean_std_cells)
+@table("block_summary", reads=("*",), display=mean_std_cells, averages=False)
 def block_summary(study: Selection) -> pd.DataFrame:
     """Beyond both papers: every block of the study at a glance, one row per dataset and setting
     the block varies (its losses, a scanned option, its backbones): AUROC (%) of the sample-wise
