@@ -22,6 +22,7 @@ from osrstudy.geometry import DIAGNOSTICS
 from osrstudy.losses import build_loss
 from osrstudy.merge import factor_coordinate
 from osrstudy.readers import Selection, applies
+from osrstudy.run import factors_of
 from osrstudy.run_spec import RunTraining
 from osrstudy.study import KnownSplits
 from osrstudy.study_frames import MixedSettings, StudyView
@@ -38,8 +39,7 @@ def planned_factors(train: dict, splits: KnownSplits) -> dict:
     record = RunTraining.from_dict(train).as_dict()
     n_known = record["n_known"] or len(splits(record["dataset"])[record["split"]])
     options = json.dumps(record["loss_options"], sort_keys=True)
-    factors = {**{k: v for k, v in record.items() if k != "loss_options"}, **record["loss_options"],
-               **loss_factors(record["loss"], n_known, record["embed_dim"], options), "n_known": n_known}
+    factors = factors_of(record, loss_factors(record["loss"], n_known, record["embed_dim"], options), n_known)
     return json.loads(json.dumps(factors, sort_keys=True))  # as the store's attribute reads back
 
 
@@ -58,7 +58,7 @@ def planned_root(runs: list[dict], evaluation: dict) -> xr.Dataset:
     names = sorted({name for f in factors for name in f})
     blocks = sorted({b for run in runs for b in run["blocks"]})
     coords = {name: ("run", factor_coordinate([f.get(name) for f in factors])) for name in names}
-    membership = np.array([[b in run["blocks"] for b in blocks] for run in runs], dtype=bool).reshape(len(runs), -1)
+    membership = np.array([[b in run["blocks"] for b in blocks] for run in runs], dtype=bool)
     labels = {"eval_set": ["held_out", *evaluation.get("eval_sets", [])], "scorer": list(evaluation["scorers"]),
               "metric": list(evaluation["metrics"]), "step": [0], "quantity": list(HISTORY),
               "diagnostic": [*DIAGNOSTICS, *SEPARATION]}
@@ -86,6 +86,8 @@ def one_per_setting(runs: list[dict]) -> list[dict]:
 
 def mixed_settings(runs: list[dict], evaluation: dict) -> list[str]:
     """Why each figure or table the study renders would refuse its runs: one line per refusal."""
+    if not runs:
+        return []
     view = StudyView(planned_root(one_per_setting(runs), evaluation), Path("(planned)"), {})
     blocks = list(view.root.block.values)
     refusals = []

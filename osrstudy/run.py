@@ -129,14 +129,18 @@ def validation_probe(model: Model, inputs: Inputs, chunk: int, clock: Stopwatch,
 
 
 def run_factors(run: RunSpec, model: Model, inputs: Inputs) -> dict:
-    """The run's coordinates in the merged study: its training keys, its loss's options and the
-    factors the loss reports, and the number of known classes."""
-    train = run.training.as_dict()
+    return factors_of(run.training.as_dict(), model.loss.factors(), inputs.split.n_known)
+
+
+def factors_of(train: dict, loss_factors: dict, n_known: int) -> dict:
+    """A run's coordinates in the merged study: its training keys, its loss's options and the
+    factors the loss reports, and the number of known classes (osrstudy.planned_study computes
+    them from the config alone)."""
     return {
         **{key: value for key, value in train.items() if key != "loss_options"},
         **train["loss_options"],
-        **model.loss.factors(),
-        "n_known": inputs.split.n_known,
+        **loss_factors,
+        "n_known": n_known,
     }
 
 
